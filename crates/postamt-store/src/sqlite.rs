@@ -1,0 +1,1652 @@
+//! The embedded storage backend: SQLite (WAL mode) for all metadata, a [`BlobDir`] for bodies,
+//! both inside `data_dir`.
+//!
+//! # Concurrency
+//! - **Writes** go through one writer thread per [`SqliteStore`] (one per process), owning one
+//!   connection and fed by a channel of jobs. The thread takes a job, drains whatever else is
+//!   already queued (up to 256), and runs them all in one `BEGIN IMMEDIATE` transaction, each
+//!   inside its own savepoint so that a failing job rolls back alone. One commit (one fsync with
+//!   `synchronous=FULL`) then acknowledges the whole group: this is how many concurrent SMTP
+//!   deliveries share a disk flush. Change events are published only after the commit.
+//! - `BEGIN IMMEDIATE` takes SQLite's write lock up front, so writers of other processes (the
+//!   CLI next to a running server) queue on the busy timeout instead of failing with
+//!   `SQLITE_BUSY` when a read transaction tries to upgrade.
+//! - **Reads** use a small pool of `query_only` connections in `spawn_blocking`, each call in
+//!   one read transaction, i.e. one consistent snapshot. WAL lets them run beside the writer.
+//!
+//! # Blob references
+//! Every message and every queue entry holds one reference on its body, counted in `blobs`.
+//! Processes sharing the data directory must never unlink a file that someone just started to
+//! reference again, so:
+//! - a job that references a blob without a `blobs` row checks, inside the write transaction,
+//!   that the file exists (else the job fails with [`StoreError::BlobMissing`], and the caller
+//!   writes the blob again and retries), then creates the row;
+//! - when a count drops to zero the row is deleted in that transaction, and the file is unlinked
+//!   by the writer right after the commit, inside a second `BEGIN IMMEDIATE` transaction that
+//!   first checks that no row re-appeared. So a file is only ever unlinked while holding the
+//!   write lock and while no row references it, and a crash can at worst leave an unreferenced
+//!   file behind, never a reference to a removed file (which unlinking before the commit would
+//!   risk if the commit then failed).
+//!
+//! # Portability
+//! The SQL is kept to what PostgreSQL understands as well (plain tables, integer ids,
+//! `ON CONFLICT ... DO UPDATE`, `RETURNING`); counters (UIDs, MODSEQs, UIDVALIDITY, quota usage)
+//! are allocated with ordinary statements inside the write transaction.
+//!
+//! Submodules: `schema` (tables, migrations, connection settings) and `writer` (the writer
+//! thread and group commit). This file holds the store itself and the SQL of each operation.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use rusqlite::types::Type;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use tokio::sync::oneshot;
+
+mod schema;
+mod writer;
+
+use crate::blob::BlobDir;
+use crate::events::{ChangeEvent, EventBus};
+use crate::types::*;
+use crate::{Result, Store, StoreError};
+use schema::{migrate, open_connection};
+use writer::{JobCtx, TypedJob, WriteJob, WriterCounters, writer_loop};
+
+/// File name of the database inside `data_dir`.
+pub const DB_FILE: &str = "postamt.db";
+
+/// How long a connection waits for another process's lock before giving up. Generous: the other
+/// side may be committing a large group or checkpointing the WAL.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Idle read connections kept open; more are opened on demand and closed after use.
+const MAX_IDLE_READERS: usize = 8;
+
+/// Limits on names we store, well beyond anything legitimate.
+const MAX_ADDRESS_LEN: usize = 320;
+const MAX_DOMAIN_LEN: usize = 253;
+const MAX_MAILBOX_NAME_LEN: usize = 1000;
+
+/// The SQLite + blob-directory backend. Cheap to share behind an `Arc`; dropping it stops the
+/// writer thread once the jobs already queued are done.
+pub struct SqliteStore {
+    blobs: Arc<BlobDir>,
+    events: Arc<EventBus>,
+    writer: mpsc::Sender<Box<dyn WriteJob>>,
+    stats: Arc<WriterCounters>,
+    readers: Arc<ReaderPool>,
+}
+
+/// Counters of the writer thread, see [`SqliteStore::write_stats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteStats {
+    /// Write jobs run (each one store call).
+    pub jobs: u64,
+    /// Transactions (commit groups) they were run in.
+    pub groups: u64,
+}
+
+impl SqliteStore {
+    /// Opens the store in `data_dir` (creating the directory, `postamt.db` and `blobs/` as
+    /// needed) and brings the schema up to date. Several processes may open the same directory.
+    pub fn open(data_dir: &Path) -> Result<SqliteStore> {
+        std::fs::create_dir_all(data_dir)?;
+        let blobs = Arc::new(BlobDir::open(data_dir)?);
+        let path = data_dir.join(DB_FILE);
+
+        let mut conn = open_connection(&path, false)?;
+        // Persistent in the file; a no-op when it already is WAL.
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(|e| db_context("cannot enable WAL mode", e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Database(format!("journal_mode is {mode}, WAL is required")));
+        }
+        migrate(&mut conn)?;
+
+        let events = Arc::new(EventBus::new());
+        let (writer, jobs) = mpsc::channel();
+        let stats = Arc::new(WriterCounters::default());
+        let writer_blobs = Arc::clone(&blobs);
+        let writer_events = Arc::clone(&events);
+        let writer_stats = Arc::clone(&stats);
+        std::thread::Builder::new()
+            .name("postamt-db-writer".into())
+            .spawn(move || writer_loop(conn, jobs, &writer_blobs, &writer_events, &writer_stats))?;
+
+        Ok(SqliteStore {
+            blobs,
+            events,
+            writer,
+            stats,
+            readers: Arc::new(ReaderPool { path, idle: Mutex::new(Vec::new()) }),
+        })
+    }
+
+    /// Runs `work` in the writer thread, inside the group transaction; resolves once the
+    /// transaction has committed (or `work` failed and was rolled back alone).
+    async fn write<R, F>(&self, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut JobCtx<'_>) -> Result<R> + Send + 'static,
+    {
+        let result = self.submit(work)?;
+        result.await.map_err(|_| StoreError::Database("write job aborted (the writer panicked)".into()))?
+    }
+
+    /// Queues a write job without waiting for it.
+    fn submit<R, F>(&self, work: F) -> Result<oneshot::Receiver<Result<R>>>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut JobCtx<'_>) -> Result<R> + Send + 'static,
+    {
+        let (reply, result) = oneshot::channel();
+        let job = Box::new(TypedJob::new(work, reply));
+        self.writer.send(job).map_err(|_| StoreError::Database("the database writer has stopped".into()))?;
+        Ok(result)
+    }
+
+    /// How many write jobs and commit groups this handle's writer has processed so far; their
+    /// ratio shows how well group commit amortizes fsyncs.
+    pub fn write_stats(&self) -> WriteStats {
+        WriteStats {
+            jobs: self.stats.jobs.load(Ordering::Relaxed),
+            groups: self.stats.groups.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs `work` on a pooled read connection, in one read transaction (a consistent snapshot).
+    async fn read<R, F>(&self, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.take()?;
+            let result = (|| {
+                let tx = conn.unchecked_transaction().db()?;
+                work(&tx)
+            })();
+            readers.give_back(conn);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+    }
+}
+
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReaderPool {
+    fn take(&self) -> Result<Connection> {
+        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        match pooled {
+            Some(conn) => Ok(conn),
+            None => open_connection(&self.path, true),
+        }
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < MAX_IDLE_READERS {
+            idle.push(conn);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers: errors, conversions, validation
+// ---------------------------------------------------------------------------------------------
+
+trait DbResult<T> {
+    fn db(self) -> Result<T>;
+}
+
+impl<T> DbResult<T> for rusqlite::Result<T> {
+    fn db(self) -> Result<T> {
+        self.map_err(|e| StoreError::Database(e.to_string()))
+    }
+}
+
+fn db_context(context: &str, e: rusqlite::Error) -> StoreError {
+    StoreError::Database(format!("{context}: {e}"))
+}
+
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// SQL integers are signed 64-bit; sizes and quotas beyond that are refused, not wrapped.
+fn to_i64(value: u64, what: &'static str) -> Result<i64> {
+    i64::try_from(value).map_err(|_| StoreError::Invalid { what, detail: format!("{value} is out of range") })
+}
+
+fn get_u64(row: &Row<'_>, idx: usize) -> rusqlite::Result<u64> {
+    let v: i64 = row.get(idx)?;
+    u64::try_from(v).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(idx, v))
+}
+
+fn get_opt_u64(row: &Row<'_>, idx: usize) -> rusqlite::Result<Option<u64>> {
+    let v: Option<i64> = row.get(idx)?;
+    v.map(|v| u64::try_from(v).map_err(|_| rusqlite::Error::IntegralValueOutOfRange(idx, v))).transpose()
+}
+
+fn get_blob(row: &Row<'_>, idx: usize) -> rusqlite::Result<BlobId> {
+    let hex: String = row.get(idx)?;
+    BlobId::parse(&hex).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(idx, Type::Text, format!("invalid blob id {hex:?}").into())
+    })
+}
+
+fn not_found(kind: &'static str, name: impl ToString) -> StoreError {
+    StoreError::NotFound { kind, name: name.to_string() }
+}
+
+fn has_bad_chars(s: &str) -> bool {
+    s.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// Lower-cases and minimally validates a domain name.
+fn normalize_domain(raw: &str) -> Result<String> {
+    let domain = raw.to_lowercase();
+    let invalid = |detail: &str| StoreError::Invalid { what: "domain", detail: format!("{raw:?}: {detail}") };
+    if domain.is_empty() {
+        return Err(invalid("empty"));
+    }
+    if domain.len() > MAX_DOMAIN_LEN {
+        return Err(invalid("too long"));
+    }
+    if has_bad_chars(&domain) || domain.contains('@') {
+        return Err(invalid("contains '@', spaces or control characters"));
+    }
+    Ok(domain)
+}
+
+/// Lower-cases and minimally validates an address; returns it and its domain. With
+/// `allow_catch_all`, `@domain` (empty local part) is accepted.
+fn normalize_address(raw: &str, allow_catch_all: bool) -> Result<(String, String)> {
+    let address = raw.to_lowercase();
+    let invalid =
+        |detail: &str| StoreError::Invalid { what: "address", detail: format!("{raw:?}: {detail}") };
+    if address.len() > MAX_ADDRESS_LEN {
+        return Err(invalid("too long"));
+    }
+    if has_bad_chars(&address) {
+        return Err(invalid("contains spaces or control characters"));
+    }
+    let Some((local, domain)) = address.split_once('@') else {
+        return Err(invalid("no '@'"));
+    };
+    if domain.contains('@') {
+        return Err(invalid("more than one '@'"));
+    }
+    if local.is_empty() && !allow_catch_all {
+        return Err(invalid("empty local part"));
+    }
+    if domain.is_empty() {
+        return Err(invalid("empty domain"));
+    }
+    let domain = domain.to_string();
+    Ok((address, domain))
+}
+
+/// Validates a mailbox name; `INBOX` is case-insensitive (RFC 9051) and stored upper-case.
+fn normalize_mailbox_name(raw: &str) -> Result<String> {
+    if raw.eq_ignore_ascii_case("INBOX") {
+        return Ok("INBOX".into());
+    }
+    let invalid =
+        |detail: &str| StoreError::Invalid { what: "mailbox name", detail: format!("{raw:?}: {detail}") };
+    if raw.is_empty() {
+        return Err(invalid("empty"));
+    }
+    if raw.len() > MAX_MAILBOX_NAME_LEN {
+        return Err(invalid("too long"));
+    }
+    if raw.chars().any(char::is_control) {
+        return Err(invalid("contains control characters"));
+    }
+    Ok(raw.to_string())
+}
+
+/// Validates keywords and returns them sorted and de-duplicated. They are stored space
+/// separated, so spaces are refused; a leading backslash would pose as a system flag.
+fn normalize_keywords(keywords: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::with_capacity(keywords.len());
+    for k in keywords {
+        if k.is_empty() || has_bad_chars(k) || k.starts_with('\\') {
+            return Err(StoreError::Invalid { what: "keyword", detail: format!("{k:?}") });
+        }
+        out.push(k.clone());
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+fn split_keywords(stored: &str) -> Vec<String> {
+    stored.split(' ').filter(|k| !k.is_empty()).map(str::to_string).collect()
+}
+
+fn fits_quota(quota: Option<u64>, used: u64, extra: u64) -> bool {
+    quota.is_none_or(|q| used.saturating_add(extra) <= q)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Row mapping and lookups (usable on read connections and inside write jobs)
+// ---------------------------------------------------------------------------------------------
+
+const ACCOUNT_COLS: &str = "id, address, domain, password_hash, quota_bytes, used_bytes, \
+                            used_messages, imap, pop3, admin, disabled";
+
+fn account_from_row(row: &Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: row.get(0)?,
+        address: row.get(1)?,
+        domain: row.get(2)?,
+        password_hash: row.get(3)?,
+        quota: get_opt_u64(row, 4)?,
+        used_bytes: get_u64(row, 5)?,
+        used_messages: get_u64(row, 6)?,
+        imap_enabled: row.get(7)?,
+        pop3_enabled: row.get(8)?,
+        admin: row.get(9)?,
+        disabled: row.get(10)?,
+    })
+}
+
+fn account_by_address_in(conn: &Connection, address: &str) -> Result<Option<Account>> {
+    conn.prepare_cached(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE address = ?1"))
+        .db()?
+        .query_row([address], account_from_row)
+        .optional()
+        .db()
+}
+
+fn account_by_id_in(conn: &Connection, id: AccountId) -> Result<Option<Account>> {
+    conn.prepare_cached(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = ?1"))
+        .db()?
+        .query_row([id], account_from_row)
+        .optional()
+        .db()
+}
+
+fn account_id_by_address(conn: &Connection, address: &str) -> Result<Option<AccountId>> {
+    conn.prepare_cached("SELECT id FROM accounts WHERE address = ?1")
+        .db()?
+        .query_row([address], |r| r.get(0))
+        .optional()
+        .db()
+}
+
+fn domain_exists(conn: &Connection, domain: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM domains WHERE name = ?1")
+        .db()?
+        .query_row([domain], |_| Ok(()))
+        .optional()
+        .db()?
+        .is_some())
+}
+
+/// Whether `address` is already an account's address or an alias.
+fn address_taken(conn: &Connection, address: &str) -> Result<bool> {
+    if account_id_by_address(conn, address)?.is_some() {
+        return Ok(true);
+    }
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM aliases WHERE alias = ?1")
+        .db()?
+        .query_row([address], |_| Ok(()))
+        .optional()
+        .db()?
+        .is_some())
+}
+
+const MAILBOX_COLS: &str = "id, account_id, name, special_use, uidvalidity, uidnext, \
+                            highestmodseq, subscribed, message_count";
+
+fn mailbox_from_row(row: &Row<'_>) -> rusqlite::Result<Mailbox> {
+    let special_use: Option<String> = row.get(3)?;
+    let uidnext: i64 = row.get(5)?;
+    Ok(Mailbox {
+        id: row.get(0)?,
+        account: row.get(1)?,
+        name: row.get(2)?,
+        special_use: special_use.as_deref().and_then(SpecialUse::from_attribute),
+        uidvalidity: row.get(4)?,
+        // Once the UID space is used up uidnext is one past u32::MAX; report the ceiling.
+        uidnext: Uid::try_from(uidnext).unwrap_or(Uid::MAX),
+        highestmodseq: get_u64(row, 6)?,
+        subscribed: row.get(7)?,
+        messages: row.get(8)?,
+    })
+}
+
+/// The mailbox `mailbox` if it belongs to `account`.
+fn mailbox_of(conn: &Connection, account: AccountId, mailbox: MailboxId) -> Result<Option<Mailbox>> {
+    conn.prepare_cached(&format!("SELECT {MAILBOX_COLS} FROM mailboxes WHERE id = ?1 AND account_id = ?2"))
+        .db()?
+        .query_row([mailbox, account], mailbox_from_row)
+        .optional()
+        .db()
+}
+
+/// Like [`mailbox_of`], but a missing or foreign mailbox is `NotFound`.
+fn require_mailbox(conn: &Connection, account: AccountId, mailbox: MailboxId) -> Result<Mailbox> {
+    mailbox_of(conn, account, mailbox)?.ok_or_else(|| not_found("mailbox", mailbox))
+}
+
+fn mailbox_named(conn: &Connection, account: AccountId, name: &str) -> Result<Option<Mailbox>> {
+    conn.prepare_cached(&format!("SELECT {MAILBOX_COLS} FROM mailboxes WHERE account_id = ?1 AND name = ?2"))
+        .db()?
+        .query_row(params![account, name], mailbox_from_row)
+        .optional()
+        .db()
+}
+
+const MESSAGE_COLS: &str = "uid, blob, size, internal_date, flags, keywords, modseq";
+
+fn message_from_row(row: &Row<'_>) -> rusqlite::Result<MessageMeta> {
+    let keywords: String = row.get(5)?;
+    Ok(MessageMeta {
+        uid: row.get(0)?,
+        blob: get_blob(row, 1)?,
+        size: get_u64(row, 2)?,
+        internal_date: row.get(3)?,
+        flags: Flags(row.get(4)?),
+        keywords: split_keywords(&keywords),
+        modseq: get_u64(row, 6)?,
+    })
+}
+
+fn queue_entry_in(conn: &Connection, id: &str) -> Result<Option<QueueEntry>> {
+    let entry = conn
+        .prepare_cached(
+            "SELECT id, sender, blob, size, envid, ret, smtputf8, body_8bit, created, \
+             next_attempt, attempts FROM queue WHERE id = ?1",
+        )
+        .db()?
+        .query_row([id], |row| {
+            Ok(QueueEntry {
+                id: row.get(0)?,
+                sender: row.get(1)?,
+                recipients: Vec::new(),
+                blob: get_blob(row, 2)?,
+                size: get_u64(row, 3)?,
+                envid: row.get(4)?,
+                ret: row.get(5)?,
+                smtputf8: row.get(6)?,
+                body_8bit: row.get(7)?,
+                created: row.get(8)?,
+                next_attempt: row.get(9)?,
+                attempts: row.get(10)?,
+            })
+        })
+        .optional()
+        .db()?;
+    let Some(mut entry) = entry else {
+        return Ok(None);
+    };
+
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT address, notify, orcpt, status, last_reply FROM queue_recipients \
+             WHERE queue_id = ?1 ORDER BY position",
+        )
+        .db()?;
+    let rows = stmt
+        .query_map([id], |row| {
+            let status: String = row.get(3)?;
+            let status = RecipientStatus::parse(&status).ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    3,
+                    Type::Text,
+                    format!("unknown recipient status {status:?}").into(),
+                )
+            })?;
+            Ok(QueueRecipientState {
+                recipient: QueueRecipient { address: row.get(0)?, notify: row.get(1)?, orcpt: row.get(2)? },
+                status,
+                last_reply: row.get(4)?,
+            })
+        })
+        .db()?;
+    for r in rows {
+        entry.recipients.push(r.db()?);
+    }
+    Ok(Some(entry))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Write-side building blocks (called inside write jobs only)
+// ---------------------------------------------------------------------------------------------
+
+/// Allocates a store-wide UIDVALIDITY: one more than the last one, or the current time if that
+/// is larger, so values keep growing even across a rebuilt database.
+fn alloc_uidvalidity(conn: &Connection) -> Result<u32> {
+    let last: Option<i64> = conn
+        .query_row("SELECT value FROM counters WHERE name = 'uidvalidity'", [], |r| r.get(0))
+        .optional()
+        .db()?;
+    let next = last.map_or(1, |v| v.saturating_add(1)).max(now()).max(1);
+    let value =
+        u32::try_from(next).map_err(|_| StoreError::Database("UIDVALIDITY space exhausted".into()))?;
+    conn.execute(
+        "INSERT INTO counters (name, value) VALUES ('uidvalidity', ?1) \
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        [next],
+    )
+    .db()?;
+    Ok(value)
+}
+
+fn insert_mailbox(
+    conn: &Connection,
+    account: AccountId,
+    name: &str,
+    special_use: Option<SpecialUse>,
+) -> Result<Mailbox> {
+    if mailbox_named(conn, account, name)?.is_some() {
+        return Err(StoreError::AlreadyExists { kind: "mailbox", name: name.to_string() });
+    }
+    let uidvalidity = alloc_uidvalidity(conn)?;
+    let id: MailboxId = conn
+        .query_row(
+            "INSERT INTO mailboxes (account_id, name, special_use, uidvalidity, uidnext, \
+             highestmodseq, subscribed, message_count) VALUES (?1, ?2, ?3, ?4, 1, 1, 1, 0) \
+             RETURNING id",
+            params![account, name, special_use.map(SpecialUse::attribute), uidvalidity],
+            |r| r.get(0),
+        )
+        .db()?;
+    Ok(Mailbox {
+        id,
+        account,
+        name: name.to_string(),
+        special_use,
+        uidvalidity,
+        uidnext: 1,
+        highestmodseq: 1,
+        subscribed: true,
+        messages: 0,
+    })
+}
+
+/// Takes one reference on a blob, creating its row if the file exists (see the module docs).
+fn add_blob_ref(ctx: &JobCtx<'_>, blob: &BlobId, size: u64) -> Result<()> {
+    let updated = ctx
+        .conn
+        .prepare_cached("UPDATE blobs SET refcount = refcount + 1 WHERE hash = ?1")
+        .db()?
+        .execute([blob.as_str()])
+        .db()?;
+    if updated > 0 {
+        return Ok(());
+    }
+    if !ctx.blobs.exists(blob)? {
+        return Err(StoreError::BlobMissing(blob.to_string()));
+    }
+    ctx.conn
+        .prepare_cached("INSERT INTO blobs (hash, size, refcount) VALUES (?1, ?2, 1)")
+        .db()?
+        .execute(params![blob.as_str(), to_i64(size, "size")?])
+        .db()?;
+    Ok(())
+}
+
+/// Drops one reference on a blob; at zero the row goes and the file is unlinked after commit.
+/// Rows referencing the blob must already be deleted (the foreign keys insist).
+fn release_blob(ctx: &mut JobCtx<'_>, blob: &BlobId) -> Result<()> {
+    let remaining: Option<i64> = ctx
+        .conn
+        .prepare_cached("UPDATE blobs SET refcount = refcount - 1 WHERE hash = ?1 RETURNING refcount")
+        .db()?
+        .query_row([blob.as_str()], |r| r.get(0))
+        .optional()
+        .db()?;
+    match remaining {
+        None => tracing::warn!(%blob, "releasing a blob that has no reference count"),
+        Some(n) if n <= 0 => {
+            ctx.conn
+                .prepare_cached("DELETE FROM blobs WHERE hash = ?1")
+                .db()?
+                .execute([blob.as_str()])
+                .db()?;
+            ctx.freed(blob.clone());
+        }
+        Some(_) => {}
+    }
+    Ok(())
+}
+
+/// Quota limit and usage of an account, `None` if it does not exist.
+fn quota_state(conn: &Connection, account: AccountId) -> Result<Option<(Option<u64>, u64)>> {
+    conn.prepare_cached("SELECT quota_bytes, used_bytes FROM accounts WHERE id = ?1")
+        .db()?
+        .query_row([account], |r| Ok((get_opt_u64(r, 0)?, get_u64(r, 1)?)))
+        .optional()
+        .db()
+}
+
+struct MessageInsert<'a> {
+    blob: &'a BlobId,
+    size: u64,
+    internal_date: i64,
+    flags: Flags,
+    keywords: &'a [String],
+}
+
+/// Inserts a message into a mailbox already checked to belong to `account`: takes a blob
+/// reference, allocates UID and MODSEQ, counts the quota usage, records the event.
+fn insert_message(
+    ctx: &mut JobCtx<'_>,
+    account: AccountId,
+    mailbox: MailboxId,
+    msg: &MessageInsert<'_>,
+) -> Result<Appended> {
+    let size = to_i64(msg.size, "size")?;
+    add_blob_ref(ctx, msg.blob, msg.size)?;
+    let (uidvalidity, uid, modseq): (u32, i64, i64) = ctx
+        .conn
+        .prepare_cached(
+            "UPDATE mailboxes SET uidnext = uidnext + 1, highestmodseq = highestmodseq + 1, \
+             message_count = message_count + 1 WHERE id = ?1 \
+             RETURNING uidvalidity, uidnext - 1, highestmodseq",
+        )
+        .db()?
+        .query_row([mailbox], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .db()?;
+    let uid = Uid::try_from(uid).ok().filter(|u| *u > 0).ok_or_else(|| StoreError::Invalid {
+        what: "mailbox",
+        detail: format!("mailbox {mailbox} has used up its UIDs"),
+    })?;
+    let modseq = ModSeq::try_from(modseq)
+        .map_err(|_| StoreError::Database(format!("corrupt MODSEQ in mailbox {mailbox}")))?;
+    ctx.conn
+        .prepare_cached(
+            "INSERT INTO messages (mailbox_id, uid, blob, size, internal_date, flags, keywords, \
+             modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .db()?
+        .execute(params![
+            mailbox,
+            uid,
+            msg.blob.as_str(),
+            size,
+            msg.internal_date,
+            msg.flags.0,
+            msg.keywords.join(" "),
+            to_i64(modseq, "modseq")?,
+        ])
+        .db()?;
+    ctx.conn
+        .prepare_cached(
+            "UPDATE accounts SET used_bytes = used_bytes + ?1, used_messages = used_messages + 1 \
+             WHERE id = ?2",
+        )
+        .db()?
+        .execute(params![size, account])
+        .db()?;
+    ctx.event(account, ChangeEvent::MessageAdded { mailbox, uid, modseq });
+    Ok(Appended { mailbox, uidvalidity, uid, modseq })
+}
+
+/// Subtracts removed messages from an account's usage (never below zero).
+fn release_usage(conn: &Connection, account: AccountId, bytes: u64, messages: u64) -> Result<()> {
+    conn.prepare_cached(
+        "UPDATE accounts SET \
+         used_bytes = CASE WHEN used_bytes > ?1 THEN used_bytes - ?1 ELSE 0 END, \
+         used_messages = CASE WHEN used_messages > ?2 THEN used_messages - ?2 ELSE 0 END \
+         WHERE id = ?3",
+    )
+    .db()?
+    .execute(params![to_i64(bytes, "size")?, to_i64(messages, "count")?, account])
+    .db()?;
+    Ok(())
+}
+
+/// Deletes every message of a mailbox, releasing blobs and quota usage.
+fn clear_mailbox(ctx: &mut JobCtx<'_>, account: AccountId, mailbox: MailboxId) -> Result<()> {
+    let removed: Vec<(BlobId, u64)> = {
+        let mut stmt = ctx
+            .conn
+            .prepare_cached("DELETE FROM messages WHERE mailbox_id = ?1 RETURNING blob, size")
+            .db()?;
+        let rows = stmt.query_map([mailbox], |r| Ok((get_blob(r, 0)?, get_u64(r, 1)?))).db()?;
+        rows.collect::<rusqlite::Result<_>>().db()?
+    };
+    let bytes = removed.iter().fold(0u64, |sum, (_, size)| sum.saturating_add(*size));
+    for (blob, _) in &removed {
+        release_blob(ctx, blob)?;
+    }
+    release_usage(ctx.conn, account, bytes, removed.len() as u64)
+}
+
+const QUEUE_ID_ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+
+/// A queue id: the creation time in microseconds (hex, so ids sort by age) plus random
+/// characters against collisions between processes.
+fn new_queue_id() -> QueueId {
+    let micros = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+    let mut rng = rand::rng();
+    let mut id = format!("{micros:013x}");
+    for _ in 0..5 {
+        id.push(char::from(QUEUE_ID_ALPHABET[rng.random_range(0..QUEUE_ID_ALPHABET.len())]));
+    }
+    id
+}
+
+fn insert_queue_entry(ctx: &JobCtx<'_>, entry: &NewQueueEntry) -> Result<QueueId> {
+    if entry.recipients.is_empty() {
+        return Err(StoreError::Invalid { what: "queue entry", detail: "no recipients".into() });
+    }
+    let size = to_i64(entry.size, "size")?;
+    add_blob_ref(ctx, &entry.blob, entry.size)?;
+    let created = now();
+    let mut insert = ctx
+        .conn
+        .prepare_cached(
+            "INSERT INTO queue (id, sender, blob, size, envid, ret, smtputf8, body_8bit, \
+             created, next_attempt, attempts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, 0) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .db()?;
+    let mut id = None;
+    for _ in 0..8 {
+        let candidate = new_queue_id();
+        let inserted = insert
+            .execute(params![
+                candidate,
+                entry.sender,
+                entry.blob.as_str(),
+                size,
+                entry.envid,
+                entry.ret,
+                entry.smtputf8,
+                entry.body_8bit,
+                created,
+            ])
+            .db()?;
+        if inserted == 1 {
+            id = Some(candidate);
+            break;
+        }
+    }
+    let id = id.ok_or_else(|| StoreError::Database("cannot allocate a unique queue id".into()))?;
+
+    let mut recipient = ctx
+        .conn
+        .prepare_cached(
+            "INSERT INTO queue_recipients (queue_id, position, address, notify, orcpt, status, \
+             last_reply) VALUES (?1, ?2, ?3, ?4, ?5, ?6, NULL)",
+        )
+        .db()?;
+    for (position, r) in entry.recipients.iter().enumerate() {
+        recipient
+            .execute(params![
+                id,
+                position as i64,
+                r.address,
+                r.notify,
+                r.orcpt,
+                RecipientStatus::Pending.as_str(),
+            ])
+            .db()?;
+    }
+    Ok(id)
+}
+
+fn apply_flag_op(
+    op: &FlagOp,
+    op_keywords: &[String],
+    flags: Flags,
+    keywords: &[String],
+) -> (Flags, Vec<String>) {
+    match op.mode {
+        FlagMode::Replace => (op.flags, op_keywords.to_vec()),
+        FlagMode::Add => {
+            let mut all: Vec<String> = keywords.iter().chain(op_keywords).cloned().collect();
+            all.sort();
+            all.dedup();
+            (flags.union(op.flags), all)
+        }
+        FlagMode::Remove => {
+            (flags.minus(op.flags), keywords.iter().filter(|k| !op_keywords.contains(k)).cloned().collect())
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The Store implementation
+// ---------------------------------------------------------------------------------------------
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    // ---- domains ----
+
+    async fn add_domain(&self, name: &str) -> Result<()> {
+        let domain = normalize_domain(name)?;
+        self.write(move |ctx| {
+            if domain_exists(ctx.conn, &domain)? {
+                return Err(StoreError::AlreadyExists { kind: "domain", name: domain });
+            }
+            ctx.conn
+                .execute("INSERT INTO domains (name, created) VALUES (?1, ?2)", params![domain, now()])
+                .db()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove_domain(&self, name: &str) -> Result<()> {
+        let domain = name.to_lowercase();
+        self.write(move |ctx| {
+            if !domain_exists(ctx.conn, &domain)? {
+                return Err(not_found("domain", domain));
+            }
+            let (accounts, aliases): (i64, i64) = ctx
+                .conn
+                .query_row(
+                    "SELECT (SELECT COUNT(*) FROM accounts WHERE domain = ?1), \
+                     (SELECT COUNT(*) FROM aliases WHERE domain = ?1)",
+                    [&domain],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .db()?;
+            if accounts > 0 || aliases > 0 {
+                return Err(StoreError::Invalid {
+                    what: "domain removal",
+                    detail: format!("{domain} still has {accounts} account(s) and {aliases} alias(es)"),
+                });
+            }
+            ctx.conn.execute("DELETE FROM domains WHERE name = ?1", [&domain]).db()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_domains(&self) -> Result<Vec<String>> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached("SELECT name FROM domains ORDER BY name").db()?;
+            let rows = stmt.query_map([], |r| r.get(0)).db()?;
+            rows.collect::<rusqlite::Result<_>>().db()
+        })
+        .await
+    }
+
+    async fn is_local_domain(&self, name: &str) -> Result<bool> {
+        let domain = name.to_lowercase();
+        self.read(move |conn| domain_exists(conn, &domain)).await
+    }
+
+    // ---- accounts and addresses ----
+
+    async fn create_account(&self, new: NewAccount) -> Result<Account> {
+        let (address, domain) = normalize_address(&new.address, false)?;
+        let quota = new.quota.map(|q| to_i64(q, "quota")).transpose()?;
+        self.write(move |ctx| {
+            let conn = ctx.conn;
+            if !domain_exists(conn, &domain)? {
+                return Err(StoreError::UnknownDomain(domain));
+            }
+            if address_taken(conn, &address)? {
+                return Err(StoreError::AlreadyExists { kind: "address", name: address });
+            }
+            let id: AccountId = conn
+                .query_row(
+                    "INSERT INTO accounts (address, domain, password_hash, quota_bytes, \
+                     used_bytes, used_messages, imap, pop3, admin, disabled, created) \
+                     VALUES (?1, ?2, ?3, ?4, 0, 0, 1, 1, ?5, 0, ?6) RETURNING id",
+                    params![address, domain, new.password_hash, quota, new.admin, now()],
+                    |r| r.get(0),
+                )
+                .db()?;
+            for (name, special_use) in DEFAULT_MAILBOXES {
+                insert_mailbox(conn, id, name, *special_use)?;
+            }
+            account_by_id_in(conn, id)?
+                .ok_or_else(|| StoreError::Database("account vanished after insert".into()))
+        })
+        .await
+    }
+
+    async fn remove_account(&self, address: &str) -> Result<()> {
+        let address = address.to_lowercase();
+        self.write(move |ctx| {
+            let Some(id) = account_id_by_address(ctx.conn, &address)? else {
+                return Err(not_found("account", address));
+            };
+            let mailboxes: Vec<MailboxId> = {
+                let mut stmt =
+                    ctx.conn.prepare_cached("SELECT id FROM mailboxes WHERE account_id = ?1").db()?;
+                let rows = stmt.query_map([id], |r| r.get(0)).db()?;
+                rows.collect::<rusqlite::Result<_>>().db()?
+            };
+            for mailbox in mailboxes {
+                clear_mailbox(ctx, id, mailbox)?;
+                ctx.event(id, ChangeEvent::MailboxDeleted { mailbox });
+            }
+            ctx.conn.execute("DELETE FROM mailboxes WHERE account_id = ?1", [id]).db()?;
+            ctx.conn.execute("DELETE FROM aliases WHERE account_id = ?1", [id]).db()?;
+            ctx.conn.execute("DELETE FROM accounts WHERE id = ?1", [id]).db()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_accounts(&self) -> Result<Vec<Account>> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached(&format!("SELECT {ACCOUNT_COLS} FROM accounts ORDER BY address")).db()?;
+            let rows = stmt.query_map([], account_from_row).db()?;
+            rows.collect::<rusqlite::Result<_>>().db()
+        })
+        .await
+    }
+
+    async fn account_by_address(&self, address: &str) -> Result<Option<Account>> {
+        let address = address.to_lowercase();
+        self.read(move |conn| account_by_address_in(conn, &address)).await
+    }
+
+    async fn account_by_id(&self, id: AccountId) -> Result<Option<Account>> {
+        self.read(move |conn| account_by_id_in(conn, id)).await
+    }
+
+    async fn set_password_hash(&self, address: &str, hash: &str) -> Result<()> {
+        let address = address.to_lowercase();
+        let hash = hash.to_string();
+        self.write(move |ctx| {
+            let n = ctx
+                .conn
+                .execute("UPDATE accounts SET password_hash = ?1 WHERE address = ?2", params![hash, address])
+                .db()?;
+            if n == 0 {
+                return Err(not_found("account", address));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn set_quota(&self, address: &str, quota: Option<u64>) -> Result<()> {
+        let address = address.to_lowercase();
+        let quota = quota.map(|q| to_i64(q, "quota")).transpose()?;
+        self.write(move |ctx| {
+            let n = ctx
+                .conn
+                .execute("UPDATE accounts SET quota_bytes = ?1 WHERE address = ?2", params![quota, address])
+                .db()?;
+            if n == 0 {
+                return Err(not_found("account", address));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn update_account_settings(&self, address: &str, settings: AccountSettings) -> Result<()> {
+        let address = address.to_lowercase();
+        self.write(move |ctx| {
+            let n = ctx
+                .conn
+                .execute(
+                    "UPDATE accounts SET imap = COALESCE(?1, imap), pop3 = COALESCE(?2, pop3), \
+                     admin = COALESCE(?3, admin), disabled = COALESCE(?4, disabled) \
+                     WHERE address = ?5",
+                    params![
+                        settings.imap_enabled,
+                        settings.pop3_enabled,
+                        settings.admin,
+                        settings.disabled,
+                        address
+                    ],
+                )
+                .db()?;
+            if n == 0 {
+                return Err(not_found("account", address));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn add_alias(&self, alias: &str, target: &str) -> Result<()> {
+        let (alias, domain) = normalize_address(alias, true)?;
+        let target = target.to_lowercase();
+        self.write(move |ctx| {
+            let conn = ctx.conn;
+            if !domain_exists(conn, &domain)? {
+                return Err(StoreError::UnknownDomain(domain));
+            }
+            if address_taken(conn, &alias)? {
+                return Err(StoreError::AlreadyExists { kind: "address", name: alias });
+            }
+            let Some(account) = account_id_by_address(conn, &target)? else {
+                return Err(not_found("account", target));
+            };
+            conn.execute(
+                "INSERT INTO aliases (alias, account_id, domain) VALUES (?1, ?2, ?3)",
+                params![alias, account, domain],
+            )
+            .db()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn remove_alias(&self, alias: &str) -> Result<()> {
+        let alias = alias.to_lowercase();
+        self.write(move |ctx| {
+            let n = ctx.conn.execute("DELETE FROM aliases WHERE alias = ?1", [&alias]).db()?;
+            if n == 0 {
+                return Err(not_found("alias", alias));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_aliases(&self) -> Result<Vec<Alias>> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT a.alias, c.address FROM aliases a \
+                     JOIN accounts c ON c.id = a.account_id ORDER BY a.alias",
+                )
+                .db()?;
+            let rows = stmt.query_map([], |r| Ok(Alias { alias: r.get(0)?, target: r.get(1)? })).db()?;
+            rows.collect::<rusqlite::Result<_>>().db()
+        })
+        .await
+    }
+
+    async fn resolve_address(&self, address: &str) -> Result<Option<Account>> {
+        let address = address.to_lowercase();
+        // Only a real address resolves; in particular `@domain` is not a recipient.
+        let Some(domain) = address.split_once('@').and_then(|(local, domain)| {
+            (!local.is_empty() && !domain.is_empty() && !domain.contains('@')).then(|| domain.to_string())
+        }) else {
+            return Ok(None);
+        };
+        self.read(move |conn| {
+            if let Some(account) = account_by_address_in(conn, &address)? {
+                return Ok(Some(account));
+            }
+            let by_alias = |alias: &str| -> Result<Option<Account>> {
+                conn.prepare_cached(&format!(
+                    "SELECT {ACCOUNT_COLS} FROM accounts \
+                     WHERE id = (SELECT account_id FROM aliases WHERE alias = ?1)"
+                ))
+                .db()?
+                .query_row([alias], account_from_row)
+                .optional()
+                .db()
+            };
+            if let Some(account) = by_alias(&address)? {
+                return Ok(Some(account));
+            }
+            by_alias(&format!("@{domain}"))
+        })
+        .await
+    }
+
+    // ---- mailboxes ----
+
+    async fn list_mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {MAILBOX_COLS} FROM mailboxes WHERE account_id = ?1 \
+                     ORDER BY CASE WHEN name = 'INBOX' THEN 0 ELSE 1 END, name"
+                ))
+                .db()?;
+            let rows = stmt.query_map([account], mailbox_from_row).db()?;
+            rows.collect::<rusqlite::Result<_>>().db()
+        })
+        .await
+    }
+
+    async fn mailbox_by_name(&self, account: AccountId, name: &str) -> Result<Option<Mailbox>> {
+        // A name we would never store cannot exist.
+        let Ok(name) = normalize_mailbox_name(name) else {
+            return Ok(None);
+        };
+        self.read(move |conn| mailbox_named(conn, account, &name)).await
+    }
+
+    async fn create_mailbox(
+        &self,
+        account: AccountId,
+        name: &str,
+        special_use: Option<SpecialUse>,
+    ) -> Result<Mailbox> {
+        let name = normalize_mailbox_name(name)?;
+        self.write(move |ctx| {
+            if account_by_id_in(ctx.conn, account)?.is_none() {
+                return Err(not_found("account", account));
+            }
+            let mailbox = insert_mailbox(ctx.conn, account, &name, special_use)?;
+            ctx.event(account, ChangeEvent::MailboxCreated { mailbox: mailbox.id });
+            Ok(mailbox)
+        })
+        .await
+    }
+
+    async fn delete_mailbox(&self, account: AccountId, mailbox: MailboxId) -> Result<()> {
+        self.write(move |ctx| {
+            let mb = require_mailbox(ctx.conn, account, mailbox)?;
+            if mb.name == "INBOX" {
+                return Err(StoreError::Invalid {
+                    what: "mailbox deletion",
+                    detail: "INBOX cannot be deleted".into(),
+                });
+            }
+            clear_mailbox(ctx, account, mailbox)?;
+            ctx.conn.execute("DELETE FROM mailboxes WHERE id = ?1", [mailbox]).db()?;
+            ctx.event(account, ChangeEvent::MailboxDeleted { mailbox });
+            Ok(())
+        })
+        .await
+    }
+
+    async fn rename_mailbox(&self, account: AccountId, mailbox: MailboxId, new_name: &str) -> Result<()> {
+        let new_name = normalize_mailbox_name(new_name)?;
+        self.write(move |ctx| {
+            let mb = require_mailbox(ctx.conn, account, mailbox)?;
+            if mb.name == "INBOX" {
+                return Err(StoreError::Invalid {
+                    what: "mailbox rename",
+                    detail: "INBOX cannot be renamed here".into(),
+                });
+            }
+            if mailbox_named(ctx.conn, account, &new_name)?.is_some() {
+                return Err(StoreError::AlreadyExists { kind: "mailbox", name: new_name });
+            }
+            ctx.conn
+                .execute("UPDATE mailboxes SET name = ?1 WHERE id = ?2", params![new_name, mailbox])
+                .db()?;
+            ctx.event(account, ChangeEvent::MailboxRenamed { mailbox });
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- blobs ----
+
+    async fn put_blob(&self, bytes: Arc<Vec<u8>>) -> Result<BlobId> {
+        let blobs = Arc::clone(&self.blobs);
+        tokio::task::spawn_blocking(move || blobs.write(&bytes))
+            .await
+            .map_err(|e| StoreError::Database(format!("blob write task failed: {e}")))?
+            .map_err(StoreError::Io)
+    }
+
+    async fn read_blob(&self, blob: &BlobId) -> Result<Vec<u8>> {
+        let blobs = Arc::clone(&self.blobs);
+        let id = blob.clone();
+        tokio::task::spawn_blocking(move || match blobs.read(&id) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(StoreError::BlobMissing(id.to_string()))
+            }
+            Err(e) => Err(StoreError::Io(e)),
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("blob read task failed: {e}")))?
+    }
+
+    // ---- messages ----
+
+    async fn deliver(&self, batch: DeliveryBatch) -> Result<DeliveryOutcome> {
+        self.write(move |ctx| {
+            let mut results = Vec::with_capacity(batch.targets.len());
+            for target in &batch.targets {
+                let Some((quota, used)) = quota_state(ctx.conn, target.account)? else {
+                    results.push(Err(DeliveryFailure::NoSuchAccount));
+                    continue;
+                };
+                let mailbox = match target.mailbox {
+                    Some(id) => mailbox_of(ctx.conn, target.account, id)?,
+                    None => mailbox_named(ctx.conn, target.account, "INBOX")?,
+                };
+                let Some(mailbox) = mailbox else {
+                    results.push(Err(DeliveryFailure::NoSuchMailbox));
+                    continue;
+                };
+                if !fits_quota(quota, used, batch.size) {
+                    results.push(Err(DeliveryFailure::OverQuota));
+                    continue;
+                }
+                let msg = MessageInsert {
+                    blob: &batch.blob,
+                    size: batch.size,
+                    internal_date: batch.internal_date,
+                    flags: target.flags,
+                    keywords: &[],
+                };
+                results.push(Ok(insert_message(ctx, target.account, mailbox.id, &msg)?));
+            }
+            let queued = match &batch.enqueue {
+                Some(entry) => Some(insert_queue_entry(ctx, entry)?),
+                None => None,
+            };
+            Ok(DeliveryOutcome { results, queued })
+        })
+        .await
+    }
+
+    async fn append(&self, account: AccountId, mailbox: MailboxId, msg: NewMessage) -> Result<Appended> {
+        let keywords = normalize_keywords(&msg.keywords)?;
+        self.write(move |ctx| {
+            require_mailbox(ctx.conn, account, mailbox)?;
+            let Some((quota, used)) = quota_state(ctx.conn, account)? else {
+                return Err(not_found("account", account));
+            };
+            if !fits_quota(quota, used, msg.size) {
+                return Err(StoreError::OverQuota);
+            }
+            let insert = MessageInsert {
+                blob: &msg.blob,
+                size: msg.size,
+                internal_date: msg.internal_date,
+                flags: msg.flags,
+                keywords: &keywords,
+            };
+            insert_message(ctx, account, mailbox, &insert)
+        })
+        .await
+    }
+
+    async fn list_messages(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {
+        self.read(move |conn| {
+            require_mailbox(conn, account, mailbox)?;
+            let mut stmt = conn
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLS} FROM messages WHERE mailbox_id = ?1 ORDER BY uid"
+                ))
+                .db()?;
+            let rows = stmt.query_map([mailbox], message_from_row).db()?;
+            rows.collect::<rusqlite::Result<_>>().db()
+        })
+        .await
+    }
+
+    async fn store_flags(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        op: FlagOp,
+    ) -> Result<Vec<MessageMeta>> {
+        let op_keywords = normalize_keywords(&op.keywords)?;
+        let mut uids = uids.to_vec();
+        uids.sort_unstable();
+        uids.dedup();
+        self.write(move |ctx| {
+            let conn = ctx.conn;
+            let mb = require_mailbox(conn, account, mailbox)?;
+            let mut select = conn
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLS} FROM messages WHERE mailbox_id = ?1 AND uid = ?2"
+                ))
+                .db()?;
+            let mut update = conn
+                .prepare_cached(
+                    "UPDATE messages SET flags = ?1, keywords = ?2, modseq = ?3 \
+                     WHERE mailbox_id = ?4 AND uid = ?5",
+                )
+                .db()?;
+            let mut modseq = mb.highestmodseq;
+            let mut changed = Vec::new();
+            for uid in uids {
+                let Some(mut msg) =
+                    select.query_row(params![mailbox, uid], message_from_row).optional().db()?
+                else {
+                    continue;
+                };
+                let (flags, keywords) = apply_flag_op(&op, &op_keywords, msg.flags, &msg.keywords);
+                if flags == msg.flags && keywords == msg.keywords {
+                    continue;
+                }
+                // Each changed message gets its own MODSEQ (RFC 7162 allows sharing, but
+                // distinct values keep CHANGEDSINCE exact).
+                modseq += 1;
+                update
+                    .execute(params![flags.0, keywords.join(" "), to_i64(modseq, "modseq")?, mailbox, uid])
+                    .db()?;
+                msg.flags = flags;
+                msg.keywords = keywords;
+                msg.modseq = modseq;
+                ctx.event(account, ChangeEvent::FlagsChanged { mailbox, uid, modseq });
+                changed.push(msg);
+            }
+            if modseq != mb.highestmodseq {
+                conn.execute(
+                    "UPDATE mailboxes SET highestmodseq = ?1 WHERE id = ?2",
+                    params![to_i64(modseq, "modseq")?, mailbox],
+                )
+                .db()?;
+            }
+            Ok(changed)
+        })
+        .await
+    }
+
+    async fn expunge(&self, account: AccountId, mailbox: MailboxId, uids: &[Uid]) -> Result<Vec<Uid>> {
+        let mut uids = uids.to_vec();
+        uids.sort_unstable();
+        uids.dedup();
+        self.write(move |ctx| {
+            require_mailbox(ctx.conn, account, mailbox)?;
+            let mut removed = Vec::new();
+            let mut bytes = 0u64;
+            for uid in uids {
+                let deleted: Option<(BlobId, u64)> = ctx
+                    .conn
+                    .prepare_cached(
+                        "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2 \
+                         RETURNING blob, size",
+                    )
+                    .db()?
+                    .query_row(params![mailbox, uid], |r| Ok((get_blob(r, 0)?, get_u64(r, 1)?)))
+                    .optional()
+                    .db()?;
+                if let Some((blob, size)) = deleted {
+                    release_blob(ctx, &blob)?;
+                    bytes = bytes.saturating_add(size);
+                    removed.push(uid);
+                }
+            }
+            if !removed.is_empty() {
+                let count = removed.len() as i64;
+                ctx.conn
+                    .execute(
+                        "UPDATE mailboxes SET highestmodseq = highestmodseq + 1, \
+                         message_count = CASE WHEN message_count > ?1 \
+                         THEN message_count - ?1 ELSE 0 END WHERE id = ?2",
+                        params![count, mailbox],
+                    )
+                    .db()?;
+                release_usage(ctx.conn, account, bytes, removed.len() as u64)?;
+                ctx.event(account, ChangeEvent::Expunged { mailbox, uids: removed.clone() });
+            }
+            Ok(removed)
+        })
+        .await
+    }
+
+    // ---- quotas ----
+
+    async fn quota(&self, account: AccountId) -> Result<QuotaUsage> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT used_bytes, used_messages, quota_bytes FROM accounts WHERE id = ?1")
+                .db()?
+                .query_row([account], |r| {
+                    Ok(QuotaUsage {
+                        used_bytes: get_u64(r, 0)?,
+                        used_messages: get_u64(r, 1)?,
+                        limit_bytes: get_opt_u64(r, 2)?,
+                    })
+                })
+                .optional()
+                .db()?
+                .ok_or_else(|| not_found("account", account))
+        })
+        .await
+    }
+
+    // ---- outbound queue ----
+
+    async fn enqueue(&self, entry: NewQueueEntry) -> Result<QueueId> {
+        self.write(move |ctx| insert_queue_entry(ctx, &entry)).await
+    }
+
+    async fn queue_list(&self) -> Result<Vec<QueueEntry>> {
+        self.read(|conn| {
+            let ids: Vec<String> = {
+                let mut stmt = conn.prepare_cached("SELECT id FROM queue ORDER BY created, id").db()?;
+                let rows = stmt.query_map([], |r| r.get(0)).db()?;
+                rows.collect::<rusqlite::Result<_>>().db()?
+            };
+            let mut entries = Vec::with_capacity(ids.len());
+            for id in ids {
+                // Same snapshot, so the entry cannot have vanished.
+                if let Some(entry) = queue_entry_in(conn, &id)? {
+                    entries.push(entry);
+                }
+            }
+            Ok(entries)
+        })
+        .await
+    }
+
+    async fn queue_get(&self, id: &str) -> Result<Option<QueueEntry>> {
+        let id = id.to_string();
+        self.read(move |conn| queue_entry_in(conn, &id)).await
+    }
+
+    async fn queue_delete(&self, id: &str) -> Result<()> {
+        let id = id.to_string();
+        self.write(move |ctx| {
+            let blob: Option<BlobId> = ctx
+                .conn
+                .query_row("DELETE FROM queue WHERE id = ?1 RETURNING blob", [&id], |r| get_blob(r, 0))
+                .optional()
+                .db()?;
+            let Some(blob) = blob else {
+                return Err(not_found("queue entry", id));
+            };
+            release_blob(ctx, &blob)
+        })
+        .await
+    }
+
+    fn events(&self) -> &EventBus {
+        &self.events
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::{Context, Waker};
+
+    use super::*;
+
+    fn open_store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(dir.path()).expect("open");
+        (dir, store)
+    }
+
+    /// Queues a job that holds the writer until the returned sender is used (or dropped), so
+    /// that everything queued meanwhile lands in the next group.
+    fn hold_writer(store: &SqliteStore) -> (mpsc::Sender<()>, oneshot::Receiver<Result<()>>) {
+        let (release, gate) = mpsc::channel::<()>();
+        let (started_tx, started) = mpsc::channel::<()>();
+        let held = store
+            .submit(move |_ctx| {
+                let _ = started_tx.send(());
+                let _ = gate.recv();
+                Ok(())
+            })
+            .expect("submit");
+        // Only once the writer runs it is the held job alone in its group.
+        started.recv_timeout(Duration::from_secs(10)).expect("writer picked up the held job");
+        (release, held)
+    }
+
+    async fn refcount(store: &SqliteStore, blob: &BlobId) -> Option<i64> {
+        let hash = blob.to_string();
+        store
+            .read(move |conn| {
+                conn.query_row("SELECT refcount FROM blobs WHERE hash = ?1", [hash], |r| r.get(0))
+                    .optional()
+                    .db()
+            })
+            .await
+            .expect("read refcount")
+    }
+
+    #[tokio::test]
+    async fn queued_jobs_share_one_commit_and_fail_alone() {
+        let (_dir, store) = open_store();
+        let (release, held) = hold_writer(&store);
+        let mut replies = Vec::new();
+        for i in 0..50 {
+            replies.push(
+                store
+                    .submit(move |ctx| {
+                        ctx.conn
+                            .execute(
+                                "INSERT INTO domains (name, created) VALUES (?1, 0)",
+                                [format!("d{i}.example")],
+                            )
+                            .db()?;
+                        if i % 10 == 3 {
+                            return Err(StoreError::Invalid { what: "test", detail: "fails".into() });
+                        }
+                        Ok(i)
+                    })
+                    .expect("submit"),
+            );
+        }
+        let panics = store
+            .submit(|ctx| -> Result<()> {
+                ctx.conn.execute("INSERT INTO domains (name, created) VALUES ('p.example', 0)", []).db()?;
+                panic!("test panic inside a write job");
+            })
+            .expect("submit");
+        let after = store.submit(|_ctx| Ok("after")).expect("submit");
+        release.send(()).expect("release");
+
+        held.await.expect("reply").expect("held job");
+        for (i, reply) in replies.into_iter().enumerate() {
+            match reply.await.expect("reply") {
+                Ok(n) => assert_eq!(n, i),
+                Err(StoreError::Invalid { .. }) => assert_eq!(i % 10, 3),
+                Err(e) => panic!("job {i}: {e}"),
+            }
+        }
+        assert!(matches!(panics.await.expect("reply"), Err(StoreError::Database(_))));
+        assert_eq!(after.await.expect("reply").expect("after"), "after");
+
+        let domains = store.list_domains().await.expect("list");
+        assert_eq!(domains.len(), 45, "failed and panicked jobs rolled back alone: {domains:?}");
+        assert!(!domains.iter().any(|d| d == "d3.example" || d == "p.example"));
+        // The held job alone, then everything queued behind it in one transaction.
+        assert_eq!(store.write_stats(), WriteStats { jobs: 53, groups: 2 });
+    }
+
+    #[tokio::test]
+    async fn blob_freed_and_referenced_again_in_one_group_is_kept() {
+        let (dir, store) = open_store();
+        store.add_domain("example.org").await.expect("domain");
+        let new = NewAccount {
+            address: "a@example.org".into(),
+            password_hash: String::new(),
+            quota: None,
+            admin: false,
+        };
+        let account = store.create_account(new).await.expect("account");
+        let inbox = store.mailbox_by_name(account.id, "INBOX").await.expect("get").expect("inbox");
+        let body = b"Subject: x\r\n\r\nbody\r\n".to_vec();
+        let blob = store.put_blob(Arc::new(body.clone())).await.expect("put");
+        let msg = NewMessage {
+            blob: blob.clone(),
+            size: body.len() as u64,
+            internal_date: 0,
+            flags: Flags::NONE,
+            keywords: Vec::new(),
+        };
+        store.append(account.id, inbox.id, msg.clone()).await.expect("append");
+
+        let (release, held) = hold_writer(&store);
+        // Polled once, each call has queued its job and waits for the reply.
+        let mut expunge = store.expunge(account.id, inbox.id, &[1]);
+        let mut append = store.append(account.id, inbox.id, msg);
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(expunge.as_mut().poll(&mut cx).is_pending());
+        assert!(append.as_mut().poll(&mut cx).is_pending());
+        release.send(()).expect("release");
+        held.await.expect("reply").expect("held");
+        assert_eq!(expunge.await.expect("expunge"), [1]);
+        assert_eq!(append.await.expect("append").uid, 2);
+
+        // domain, account, append, the held job, then expunge + append together.
+        assert_eq!(store.write_stats(), WriteStats { jobs: 6, groups: 5 });
+        assert_eq!(refcount(&store, &blob).await, Some(1));
+        assert!(BlobDir::open(dir.path()).expect("blobs").exists(&blob).expect("exists"));
+        assert_eq!(store.read_blob(&blob).await.expect("read"), body);
+    }
+
+    #[test]
+    fn addresses_are_normalized_and_validated() {
+        assert_eq!(
+            normalize_address("Alice@Example.ORG", false).expect("valid"),
+            ("alice@example.org".to_string(), "example.org".to_string())
+        );
+        assert_eq!(normalize_address("@Example.org", true).expect("catch-all").0, "@example.org");
+        for bad in ["alice", "a@b@c", "@example.org", "a b@example.org", "a@", "a\n@x.org", ""] {
+            assert!(matches!(normalize_address(bad, false), Err(StoreError::Invalid { .. })), "{bad:?}");
+        }
+        assert!(normalize_address("a@", true).is_err());
+    }
+
+    #[test]
+    fn mailbox_names() {
+        assert_eq!(normalize_mailbox_name("inBox").expect("inbox"), "INBOX");
+        assert_eq!(normalize_mailbox_name("Inbox/Sub").expect("sub"), "Inbox/Sub");
+        assert!(normalize_mailbox_name("").is_err());
+        assert!(normalize_mailbox_name("a\0b").is_err());
+    }
+
+    #[test]
+    fn keywords_sorted_and_checked() {
+        let kw = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(normalize_keywords(&kw(&["b", "a", "b"])).expect("ok"), kw(&["a", "b"]));
+        assert!(normalize_keywords(&kw(&["a b"])).is_err());
+        assert!(normalize_keywords(&kw(&["\\Seen"])).is_err());
+        assert!(normalize_keywords(&kw(&[""])).is_err());
+    }
+
+    #[test]
+    fn flag_ops() {
+        let kw = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let op = |mode, flags, k: &[&str]| FlagOp { mode, flags, keywords: kw(k) };
+        let cur_flags = Flags::SEEN;
+        let cur_kw = kw(&["$label1"]);
+
+        let add = op(FlagMode::Add, Flags::FLAGGED, &["$junk", "$label1"]);
+        assert_eq!(
+            apply_flag_op(&add, &add.keywords, cur_flags, &cur_kw),
+            (Flags::SEEN.union(Flags::FLAGGED), kw(&["$junk", "$label1"]))
+        );
+        let remove = op(FlagMode::Remove, Flags::SEEN, &["$label1"]);
+        assert_eq!(apply_flag_op(&remove, &remove.keywords, cur_flags, &cur_kw), (Flags::NONE, kw(&[])));
+        let replace = op(FlagMode::Replace, Flags::DRAFT, &[]);
+        assert_eq!(apply_flag_op(&replace, &replace.keywords, cur_flags, &cur_kw), (Flags::DRAFT, kw(&[])));
+    }
+
+    #[test]
+    fn queue_ids_are_unique_and_sortable() {
+        let a = new_queue_id();
+        std::thread::sleep(Duration::from_millis(2));
+        let b = new_queue_id();
+        assert!(a < b, "{a} < {b}");
+        assert!(a.len() >= 16);
+        assert!(a.bytes().all(|c| c.is_ascii_digit() || c.is_ascii_lowercase()));
+    }
+}

@@ -1,0 +1,354 @@
+//! Plain data types of the storage interface, shared by every backend and every protocol.
+
+use std::fmt;
+
+/// Row id of an account.
+pub type AccountId = i64;
+/// Row id of a mailbox (stable across renames).
+pub type MailboxId = i64;
+/// IMAP UID: unique within one mailbox and one UIDVALIDITY, never reused.
+pub type Uid = u32;
+/// Modification sequence (RFC 7162): grows with every change in a mailbox.
+pub type ModSeq = u64;
+/// Identifier of an outbound queue entry.
+pub type QueueId = String;
+
+/// Content hash (BLAKE3, lower-case hex) naming a stored message body.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobId(String);
+
+impl BlobId {
+    /// Wraps a hex hash, refusing anything that is not 64 lower-case hex digits (blob ids
+    /// become file names, so they must never contain path characters).
+    pub fn parse(hex: &str) -> Option<BlobId> {
+        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            .then(|| BlobId(hex.to_string()))
+    }
+
+    pub fn of(bytes: &[u8]) -> BlobId {
+        BlobId(blake3::hash(bytes).to_hex().to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// One mail account: a mailbox tree, a password, a quota, addresses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: AccountId,
+    /// Primary address (lower-case), also the login name.
+    pub address: String,
+    pub domain: String,
+    /// PHC string (argon2id).
+    pub password_hash: String,
+    /// Storage limit in bytes; `None` is unlimited.
+    pub quota: Option<u64>,
+    pub used_bytes: u64,
+    pub used_messages: u64,
+    pub imap_enabled: bool,
+    pub pop3_enabled: bool,
+    pub admin: bool,
+    pub disabled: bool,
+}
+
+impl Account {
+    /// Whether `extra` more bytes fit into the quota.
+    pub fn has_room_for(&self, extra: u64) -> bool {
+        self.quota.is_none_or(|q| self.used_bytes.saturating_add(extra) <= q)
+    }
+
+    /// Whether the account is already at or over its limit (nothing more fits).
+    pub fn is_full(&self) -> bool {
+        self.quota.is_some_and(|q| self.used_bytes >= q)
+    }
+}
+
+/// What `create_account` needs.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub address: String,
+    pub password_hash: String,
+    pub quota: Option<u64>,
+    pub admin: bool,
+}
+
+/// Changes to an account's switches; `None` leaves a value as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AccountSettings {
+    pub imap_enabled: Option<bool>,
+    pub pop3_enabled: Option<bool>,
+    pub admin: Option<bool>,
+    pub disabled: Option<bool>,
+}
+
+/// An extra address (or `@domain` catch-all) delivering into an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alias {
+    pub alias: String,
+    /// Primary address of the target account.
+    pub target: String,
+}
+
+/// RFC 6154 special-use roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SpecialUse {
+    All,
+    Archive,
+    Drafts,
+    Flagged,
+    Junk,
+    Sent,
+    Trash,
+}
+
+impl SpecialUse {
+    /// The attribute as IMAP writes it, e.g. `\Sent`.
+    pub fn attribute(self) -> &'static str {
+        match self {
+            SpecialUse::All => "\\All",
+            SpecialUse::Archive => "\\Archive",
+            SpecialUse::Drafts => "\\Drafts",
+            SpecialUse::Flagged => "\\Flagged",
+            SpecialUse::Junk => "\\Junk",
+            SpecialUse::Sent => "\\Sent",
+            SpecialUse::Trash => "\\Trash",
+        }
+    }
+
+    /// Parses an attribute, case-insensitively, with or without the backslash.
+    pub fn from_attribute(s: &str) -> Option<SpecialUse> {
+        let s = s.strip_prefix('\\').unwrap_or(s);
+        Some(match s.to_ascii_lowercase().as_str() {
+            "all" => SpecialUse::All,
+            "archive" => SpecialUse::Archive,
+            "drafts" => SpecialUse::Drafts,
+            "flagged" => SpecialUse::Flagged,
+            "junk" => SpecialUse::Junk,
+            "sent" => SpecialUse::Sent,
+            "trash" => SpecialUse::Trash,
+            _ => return None,
+        })
+    }
+}
+
+/// The mailboxes every new account gets, with their roles.
+pub const DEFAULT_MAILBOXES: &[(&str, Option<SpecialUse>)] = &[
+    ("INBOX", None),
+    ("Sent", Some(SpecialUse::Sent)),
+    ("Drafts", Some(SpecialUse::Drafts)),
+    ("Trash", Some(SpecialUse::Trash)),
+    ("Junk", Some(SpecialUse::Junk)),
+    ("Archive", Some(SpecialUse::Archive)),
+];
+
+/// A mailbox (folder) and its IMAP counters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    pub id: MailboxId,
+    pub account: AccountId,
+    pub name: String,
+    pub special_use: Option<SpecialUse>,
+    pub uidvalidity: u32,
+    pub uidnext: Uid,
+    pub highestmodseq: ModSeq,
+    pub subscribed: bool,
+    pub messages: u32,
+}
+
+/// The system flags of RFC 9051 section 2.3.2, as a bit set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct Flags(pub u8);
+
+impl Flags {
+    pub const SEEN: Flags = Flags(1);
+    pub const ANSWERED: Flags = Flags(2);
+    pub const FLAGGED: Flags = Flags(4);
+    pub const DELETED: Flags = Flags(8);
+    pub const DRAFT: Flags = Flags(16);
+    pub const NONE: Flags = Flags(0);
+
+    pub fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    pub fn union(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+    pub fn minus(self, other: Flags) -> Flags {
+        Flags(self.0 & !other.0)
+    }
+}
+
+/// Metadata of one stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageMeta {
+    pub uid: Uid,
+    pub blob: BlobId,
+    pub size: u64,
+    /// Unix seconds.
+    pub internal_date: i64,
+    pub flags: Flags,
+    /// Sorted, de-duplicated IMAP keywords.
+    pub keywords: Vec<String>,
+    pub modseq: ModSeq,
+}
+
+/// A message to append to a mailbox.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub blob: BlobId,
+    pub size: u64,
+    pub internal_date: i64,
+    pub flags: Flags,
+    pub keywords: Vec<String>,
+}
+
+/// Result of an append or one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Appended {
+    pub mailbox: MailboxId,
+    pub uidvalidity: u32,
+    pub uid: Uid,
+    pub modseq: ModSeq,
+}
+
+/// How `store_flags` combines the given flags with the present ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagMode {
+    Replace,
+    Add,
+    Remove,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagOp {
+    pub mode: FlagMode,
+    pub flags: Flags,
+    pub keywords: Vec<String>,
+}
+
+/// One mailbox a delivered message goes into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryTarget {
+    pub account: AccountId,
+    /// `None` delivers into the account's INBOX.
+    pub mailbox: Option<MailboxId>,
+    pub flags: Flags,
+}
+
+/// A body delivered to local mailboxes and/or queued for remote recipients, atomically.
+#[derive(Debug, Clone)]
+pub struct DeliveryBatch {
+    pub blob: BlobId,
+    pub size: u64,
+    pub internal_date: i64,
+    pub targets: Vec<DeliveryTarget>,
+    /// Remote recipients of the same transaction (with a body of their own: queued mail
+    /// carries no Return-Path).
+    pub enqueue: Option<NewQueueEntry>,
+}
+
+/// Why a single delivery of a batch failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryFailure {
+    OverQuota,
+    NoSuchMailbox,
+    NoSuchAccount,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryOutcome {
+    pub results: Vec<Result<Appended, DeliveryFailure>>,
+    pub queued: Option<QueueId>,
+}
+
+/// Quota usage of an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaUsage {
+    pub used_bytes: u64,
+    pub used_messages: u64,
+    pub limit_bytes: Option<u64>,
+}
+
+/// One recipient of a queued message, with its RFC 3461 parameters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueRecipient {
+    pub address: String,
+    /// NOTIFY value as given (e.g. `SUCCESS,FAILURE`), if any.
+    pub notify: Option<String>,
+    /// ORCPT value as given (`rfc822;addr` in xtext), if any.
+    pub orcpt: Option<String>,
+}
+
+/// A message handed to the outbound queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewQueueEntry {
+    /// Envelope sender; empty for the null sender `<>`.
+    pub sender: String,
+    pub recipients: Vec<QueueRecipient>,
+    pub blob: BlobId,
+    pub size: u64,
+    /// RFC 3461 ENVID and RET.
+    pub envid: Option<String>,
+    pub ret: Option<String>,
+    pub smtputf8: bool,
+    pub body_8bit: bool,
+}
+
+/// Delivery state of one queued recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecipientStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl RecipientStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientStatus::Pending => "pending",
+            RecipientStatus::Delivered => "delivered",
+            RecipientStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<RecipientStatus> {
+        Some(match s {
+            "pending" => RecipientStatus::Pending,
+            "delivered" => RecipientStatus::Delivered,
+            "failed" => RecipientStatus::Failed,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueRecipientState {
+    pub recipient: QueueRecipient,
+    pub status: RecipientStatus,
+    pub last_reply: Option<String>,
+}
+
+/// A message in the outbound queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueEntry {
+    pub id: QueueId,
+    pub sender: String,
+    pub recipients: Vec<QueueRecipientState>,
+    pub blob: BlobId,
+    pub size: u64,
+    pub envid: Option<String>,
+    pub ret: Option<String>,
+    pub smtputf8: bool,
+    pub body_8bit: bool,
+    /// Unix seconds.
+    pub created: i64,
+    pub next_attempt: i64,
+    pub attempts: u32,
+}

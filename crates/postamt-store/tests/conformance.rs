@@ -1,0 +1,1089 @@
+//! Conformance tests of the `Store` contract.
+//!
+//! Written only against the trait (`SharedStore`), so that every backend runs the very same
+//! tests: [`backends`] yields one fresh store per backend. The few things the trait cannot show
+//! (the blob files on disk, the recorded reference count, a second handle on the same storage)
+//! come from small per-backend hooks in [`Backend`].
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use postamt_store::sqlite::SqliteStore;
+use postamt_store::*;
+use tokio::sync::broadcast;
+
+/// One backend under test, on fresh storage.
+struct Backend {
+    name: &'static str,
+    store: SharedStore,
+    /// The data directory (with `blobs/`); removed when the test ends.
+    dir: tempfile::TempDir,
+    /// Opens another handle on the same storage: the CLI process beside the server, or the
+    /// store after a restart.
+    open: fn(&Path) -> SharedStore,
+    /// The reference count the backend records for a blob; `None` when it has no record.
+    refcount: fn(&Path, &BlobId) -> Option<i64>,
+}
+
+impl Backend {
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Blob files on disk (temporaries excluded).
+    fn blob_files(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.path().join("blobs")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).expect("read blob dir").flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    if path.file_name().is_some_and(|n| n != "tmp") {
+                        stack.push(path);
+                    }
+                } else {
+                    out.push(path);
+                }
+            }
+        }
+        out
+    }
+
+    fn blob_file_exists(&self, blob: &BlobId) -> bool {
+        self.blob_files().iter().any(|p| p.file_name().is_some_and(|n| n == blob.as_str()))
+    }
+
+    fn refcount(&self, blob: &BlobId) -> Option<i64> {
+        (self.refcount)(self.path(), blob)
+    }
+}
+
+fn backends() -> Vec<Backend> {
+    vec![sqlite_backend()]
+}
+
+fn sqlite_backend() -> Backend {
+    fn open(dir: &Path) -> SharedStore {
+        Arc::new(SqliteStore::open(dir).expect("open SqliteStore"))
+    }
+    fn refcount(dir: &Path, blob: &BlobId) -> Option<i64> {
+        let conn =
+            rusqlite::Connection::open(dir.join(postamt_store::sqlite::DB_FILE)).expect("open database");
+        conn.query_row("SELECT refcount FROM blobs WHERE hash = ?1", [blob.as_str()], |r| r.get(0)).ok()
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    Backend { name: "sqlite", store: open(dir.path()), dir, open, refcount }
+}
+
+// ---- helpers ----
+
+const DOMAIN: &str = "example.org";
+
+async fn account(store: &SharedStore, address: &str) -> Account {
+    let domain = address.rsplit_once('@').expect("address").1;
+    if !store.is_local_domain(domain).await.expect("is_local_domain") {
+        store.add_domain(domain).await.expect("add_domain");
+    }
+    store
+        .create_account(NewAccount {
+            address: address.to_string(),
+            password_hash: "$argon2id$test".into(),
+            quota: None,
+            admin: false,
+        })
+        .await
+        .expect("create_account")
+}
+
+/// A message body of exactly `len` bytes (at least the headers), distinct per `tag`.
+fn body(tag: &str, len: usize) -> Vec<u8> {
+    let mut b = format!("From: test@example.net\r\nSubject: {tag}\r\n\r\n").into_bytes();
+    b.resize(len.max(b.len()), b'x');
+    b
+}
+
+async fn put(store: &SharedStore, bytes: Vec<u8>) -> (BlobId, u64) {
+    let size = bytes.len() as u64;
+    (store.put_blob(Arc::new(bytes)).await.expect("put_blob"), size)
+}
+
+fn to_inbox(account: AccountId) -> DeliveryTarget {
+    DeliveryTarget { account, mailbox: None, flags: Flags::NONE }
+}
+
+fn batch(blob: &BlobId, size: u64, targets: Vec<DeliveryTarget>) -> DeliveryBatch {
+    DeliveryBatch { blob: blob.clone(), size, internal_date: 1_700_000_000, targets, enqueue: None }
+}
+
+fn new_message(blob: &BlobId, size: u64) -> NewMessage {
+    NewMessage {
+        blob: blob.clone(),
+        size,
+        internal_date: 1_700_000_000,
+        flags: Flags::NONE,
+        keywords: Vec::new(),
+    }
+}
+
+async fn mailbox(store: &SharedStore, account: AccountId, name: &str) -> Mailbox {
+    store.mailbox_by_name(account, name).await.expect("mailbox_by_name").expect("mailbox exists")
+}
+
+async fn append_new(store: &SharedStore, account: AccountId, mailbox: MailboxId, tag: &str) -> Appended {
+    let (blob, size) = put(store, body(tag, 100)).await;
+    store.append(account, mailbox, new_message(&blob, size)).await.expect("append")
+}
+
+fn keywords(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+fn queue_entry(blob: &BlobId, size: u64, recipients: &[&str]) -> NewQueueEntry {
+    NewQueueEntry {
+        sender: "alice@example.org".into(),
+        recipients: recipients
+            .iter()
+            .map(|r| QueueRecipient { address: r.to_string(), notify: None, orcpt: None })
+            .collect(),
+        blob: blob.clone(),
+        size,
+        envid: None,
+        ret: None,
+        smtputf8: false,
+        body_8bit: false,
+    }
+}
+
+fn nf<T>(r: Result<T, StoreError>) -> bool {
+    matches!(r, Err(StoreError::NotFound { .. }))
+}
+
+async fn next_event(rx: &mut broadcast::Receiver<ChangeEvent>) -> ChangeEvent {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv()).await.expect("event in time").expect("event")
+}
+
+// ---- directory ----
+
+#[tokio::test]
+async fn domains() {
+    for b in backends() {
+        let s = &b.store;
+        s.add_domain("Example.ORG").await.expect("add");
+        s.add_domain("b.example").await.expect("add second");
+        assert!(
+            matches!(s.add_domain("example.org").await, Err(StoreError::AlreadyExists { .. })),
+            "{}: duplicate domain",
+            b.name
+        );
+        assert_eq!(s.list_domains().await.expect("list"), ["b.example", "example.org"]);
+        assert!(s.is_local_domain("EXAMPLE.org").await.expect("is_local"));
+        assert!(!s.is_local_domain("other.example").await.expect("is_local"));
+        assert!(matches!(s.add_domain("").await, Err(StoreError::Invalid { .. })));
+        assert!(matches!(s.add_domain("a b.example").await, Err(StoreError::Invalid { .. })));
+        assert!(matches!(s.remove_domain("nowhere.example").await, Err(StoreError::NotFound { .. })));
+
+        // Refused while an account or an alias of the domain exists.
+        let alice = account(s, "alice@example.org").await;
+        assert!(matches!(s.remove_domain("example.org").await, Err(StoreError::Invalid { .. })));
+        s.add_alias("info@b.example", &alice.address).await.expect("alias");
+        assert!(matches!(s.remove_domain("b.example").await, Err(StoreError::Invalid { .. })));
+        s.remove_alias("info@b.example").await.expect("remove alias");
+        s.remove_domain("B.example").await.expect("remove empty domain");
+        s.remove_account("alice@example.org").await.expect("remove account");
+        s.remove_domain("example.org").await.expect("remove domain");
+        assert!(s.list_domains().await.expect("list").is_empty());
+    }
+}
+
+#[tokio::test]
+async fn accounts_and_default_mailboxes() {
+    for b in backends() {
+        let s = &b.store;
+        s.add_domain(DOMAIN).await.expect("domain");
+        let alice = s
+            .create_account(NewAccount {
+                address: "Alice@Example.ORG".into(),
+                password_hash: "hash1".into(),
+                quota: Some(5000),
+                admin: true,
+            })
+            .await
+            .expect("create");
+        assert_eq!(alice.address, "alice@example.org");
+        assert_eq!(alice.domain, "example.org");
+        assert_eq!(alice.password_hash, "hash1");
+        assert_eq!(alice.quota, Some(5000));
+        assert_eq!((alice.used_bytes, alice.used_messages), (0, 0));
+        assert!(alice.imap_enabled && alice.pop3_enabled && alice.admin && !alice.disabled);
+
+        let boxes = s.list_mailboxes(alice.id).await.expect("list_mailboxes");
+        let mut got: Vec<_> = boxes.iter().map(|m| (m.name.clone(), m.special_use)).collect();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut want: Vec<_> = DEFAULT_MAILBOXES.iter().map(|(n, r)| (n.to_string(), *r)).collect();
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(got, want, "{}", b.name);
+        assert_eq!(boxes[0].name, "INBOX", "INBOX listed first");
+        let validities: HashSet<u32> = boxes.iter().map(|m| m.uidvalidity).collect();
+        assert_eq!(validities.len(), boxes.len(), "distinct UIDVALIDITY");
+        for m in &boxes {
+            assert_eq!(m.account, alice.id);
+            assert_eq!((m.uidnext, m.highestmodseq, m.messages), (1, 1, 0));
+            assert!(m.subscribed);
+            assert!(m.uidvalidity > 0);
+        }
+
+        // Case-insensitive lookups.
+        let found = s.account_by_address("ALICE@example.org").await.expect("lookup");
+        assert_eq!(found.as_ref(), Some(&alice));
+        assert_eq!(s.account_by_id(alice.id).await.expect("by id").as_ref(), Some(&alice));
+        assert_eq!(s.account_by_id(alice.id + 1000).await.expect("by id"), None);
+        assert_eq!(s.account_by_address("bob@example.org").await.expect("lookup"), None);
+        assert_eq!(mailbox(s, alice.id, "inbox").await.name, "INBOX");
+
+        // Refusals.
+        let dup = NewAccount {
+            address: "ALICE@example.org".into(),
+            password_hash: String::new(),
+            quota: None,
+            admin: false,
+        };
+        assert!(matches!(s.create_account(dup.clone()).await, Err(StoreError::AlreadyExists { .. })));
+        let foreign = NewAccount { address: "carol@elsewhere.example".into(), ..dup.clone() };
+        assert!(matches!(s.create_account(foreign).await, Err(StoreError::UnknownDomain(_))));
+        for bad in ["noat", "two@@example.org", "a@b@example.org", "sp ace@example.org", "@example.org", "x@"]
+        {
+            let new = NewAccount { address: bad.into(), ..dup.clone() };
+            assert!(
+                matches!(s.create_account(new).await, Err(StoreError::Invalid { .. })),
+                "{}: {bad:?} refused",
+                b.name
+            );
+        }
+
+        // Settings.
+        s.set_password_hash("alice@EXAMPLE.org", "hash2").await.expect("set hash");
+        s.update_account_settings(
+            "alice@example.org",
+            AccountSettings { pop3_enabled: Some(false), disabled: Some(true), ..Default::default() },
+        )
+        .await
+        .expect("settings");
+        let alice2 = s.account_by_id(alice.id).await.expect("get").expect("exists");
+        assert_eq!(alice2.password_hash, "hash2");
+        assert!(alice2.imap_enabled && !alice2.pop3_enabled && alice2.admin && alice2.disabled);
+        assert!(matches!(
+            s.set_password_hash("nobody@example.org", "x").await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert!(matches!(
+            s.update_account_settings("nobody@example.org", AccountSettings::default()).await,
+            Err(StoreError::NotFound { .. })
+        ));
+
+        let bob = account(s, "bob@example.org").await;
+        let listed: Vec<_> = s.list_accounts().await.expect("list").into_iter().map(|a| a.address).collect();
+        assert_eq!(listed, ["alice@example.org", "bob@example.org"]);
+
+        // Removal takes mailboxes and aliases along.
+        s.add_alias("bobby@example.org", "bob@example.org").await.expect("alias");
+        s.remove_account("BOB@example.org").await.expect("remove");
+        assert_eq!(s.account_by_id(bob.id).await.expect("get"), None);
+        assert!(s.list_mailboxes(bob.id).await.expect("list").is_empty());
+        assert!(s.list_aliases().await.expect("aliases").is_empty());
+        assert_eq!(s.resolve_address("bobby@example.org").await.expect("resolve"), None);
+        assert!(matches!(s.remove_account("bob@example.org").await, Err(StoreError::NotFound { .. })));
+        // The address is free again.
+        account(s, "bob@example.org").await;
+    }
+}
+
+#[tokio::test]
+async fn aliases_and_resolution() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let bob = account(s, "bob@example.org").await;
+        s.add_domain("other.example").await.expect("domain");
+
+        s.add_alias("Postmaster@Example.org", "ALICE@example.org").await.expect("alias");
+        s.add_alias("@example.org", "bob@example.org").await.expect("catch-all");
+        s.add_alias("sales@other.example", "bob@example.org").await.expect("alias other domain");
+        assert_eq!(
+            s.list_aliases().await.expect("list"),
+            [
+                Alias { alias: "@example.org".into(), target: "bob@example.org".into() },
+                Alias { alias: "postmaster@example.org".into(), target: "alice@example.org".into() },
+                Alias { alias: "sales@other.example".into(), target: "bob@example.org".into() },
+            ]
+        );
+
+        let resolve = |addr: &'static str| {
+            let s = s.clone();
+            async move { s.resolve_address(addr).await.expect("resolve").map(|a| a.id) }
+        };
+        // The account itself first, then the exact alias, then the catch-all.
+        assert_eq!(resolve("alice@example.org").await, Some(alice.id));
+        assert_eq!(resolve("ALICE@EXAMPLE.ORG").await, Some(alice.id));
+        assert_eq!(resolve("postmaster@example.org").await, Some(alice.id));
+        assert_eq!(resolve("PostMaster@example.org").await, Some(alice.id));
+        assert_eq!(resolve("anything@example.org").await, Some(bob.id));
+        assert_eq!(resolve("sales@other.example").await, Some(bob.id));
+        assert_eq!(resolve("nobody@other.example").await, None);
+        assert_eq!(resolve("alice@nowhere.example").await, None);
+        assert_eq!(resolve("not an address").await, None);
+        assert_eq!(resolve("@example.org").await, None, "a catch-all is not itself an address");
+
+        // Duplicates across accounts and aliases, in both directions.
+        for (alias, target) in [
+            ("alice@example.org", "bob@example.org"),
+            ("POSTMASTER@example.org", "bob@example.org"),
+            ("@example.org", "alice@example.org"),
+        ] {
+            assert!(
+                matches!(s.add_alias(alias, target).await, Err(StoreError::AlreadyExists { .. })),
+                "{}: alias {alias} refused",
+                b.name
+            );
+        }
+        let as_account = NewAccount {
+            address: "postmaster@example.org".into(),
+            password_hash: String::new(),
+            quota: None,
+            admin: false,
+        };
+        assert!(matches!(s.create_account(as_account).await, Err(StoreError::AlreadyExists { .. })));
+
+        // Other refusals.
+        assert!(matches!(
+            s.add_alias("x@example.org", "nobody@example.org").await,
+            Err(StoreError::NotFound { .. })
+        ));
+        assert!(matches!(
+            s.add_alias("x@nowhere.example", "alice@example.org").await,
+            Err(StoreError::UnknownDomain(_))
+        ));
+        assert!(matches!(
+            s.add_alias("x y@example.org", "alice@example.org").await,
+            Err(StoreError::Invalid { .. })
+        ));
+
+        s.remove_alias("@EXAMPLE.org").await.expect("remove catch-all");
+        assert_eq!(resolve("anything@example.org").await, None);
+        assert!(matches!(s.remove_alias("@example.org").await, Err(StoreError::NotFound { .. })));
+    }
+}
+
+// ---- quotas ----
+
+#[tokio::test]
+async fn quotas() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let bob = account(s, "bob@example.org").await;
+        s.set_quota("alice@example.org", Some(1000)).await.expect("set quota");
+        assert_eq!(
+            s.quota(alice.id).await.expect("quota"),
+            QuotaUsage { used_bytes: 0, used_messages: 0, limit_bytes: Some(1000) }
+        );
+        assert!(matches!(s.set_quota("nobody@example.org", None).await, Err(StoreError::NotFound { .. })));
+        assert!(matches!(s.quota(alice.id + bob.id + 100).await, Err(StoreError::NotFound { .. })));
+
+        let (blob, size) = put(s, body("q1", 600)).await;
+        let targets = vec![to_inbox(alice.id), to_inbox(bob.id)];
+        let first = s.deliver(batch(&blob, size, targets.clone())).await.expect("deliver");
+        assert!(first.results.iter().all(Result::is_ok), "{}: {first:?}", b.name);
+
+        // The second does not fit Alice's quota; Bob (unlimited) still gets it.
+        let (blob2, size2) = put(s, body("q2", 600)).await;
+        let second = s.deliver(batch(&blob2, size2, targets)).await.expect("deliver");
+        assert_eq!(second.results[0], Err(DeliveryFailure::OverQuota));
+        assert!(second.results[1].is_ok());
+        assert_eq!(s.quota(alice.id).await.expect("quota").used_bytes, 600);
+        assert_eq!(
+            s.quota(bob.id).await.expect("quota"),
+            QuotaUsage { used_bytes: 1200, used_messages: 2, limit_bytes: None }
+        );
+
+        // Append: 600 more does not fit, exactly the remaining 400 does.
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+        assert!(matches!(
+            s.append(alice.id, inbox.id, new_message(&blob2, size2)).await,
+            Err(StoreError::OverQuota)
+        ));
+        let (blob3, size3) = put(s, body("q3", 400)).await;
+        s.append(alice.id, inbox.id, new_message(&blob3, size3)).await.expect("append fits");
+        let full = s.account_by_id(alice.id).await.expect("get").expect("exists");
+        assert!(full.is_full());
+        assert_eq!((full.used_bytes, full.used_messages), (1000, 2));
+        assert_eq!(s.list_messages(alice.id, inbox.id).await.expect("list").len(), 2);
+
+        // Expunging frees usage.
+        s.expunge(alice.id, inbox.id, &[1]).await.expect("expunge");
+        assert_eq!(
+            s.quota(alice.id).await.expect("quota"),
+            QuotaUsage { used_bytes: 400, used_messages: 1, limit_bytes: Some(1000) }
+        );
+        s.set_quota("alice@example.org", None).await.expect("unlimited");
+        let (big, big_size) = put(s, body("big", 5000)).await;
+        s.append(alice.id, inbox.id, new_message(&big, big_size)).await.expect("unlimited append");
+    }
+}
+
+/// Jobs committed together stay isolated: those over quota fail alone, the others count.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_appends_respect_quota_exactly() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        s.set_quota("alice@example.org", Some(10 * 100)).await.expect("quota");
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let (blob, size) = put(&s, body(&format!("c{i}"), 100)).await;
+                s.append(alice.id, inbox.id, new_message(&blob, size)).await
+            }));
+        }
+        let mut ok = 0;
+        for t in tasks {
+            match t.await.expect("join") {
+                Ok(_) => ok += 1,
+                Err(StoreError::OverQuota) => {}
+                Err(e) => panic!("{}: unexpected {e}", b.name),
+            }
+        }
+        assert_eq!(ok, 10, "{}", b.name);
+        let q = s.quota(alice.id).await.expect("quota");
+        assert_eq!((q.used_bytes, q.used_messages), (1000, 10));
+        assert_eq!(s.list_messages(alice.id, inbox.id).await.expect("list").len(), 10);
+    }
+}
+
+// ---- UIDs, MODSEQs, UIDVALIDITY ----
+
+#[tokio::test]
+async fn uids_and_modseqs_grow_and_are_never_reused() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+
+        let mut last_modseq = inbox.highestmodseq;
+        for expected_uid in 1..=3 {
+            let a = append_new(s, alice.id, inbox.id, &format!("m{expected_uid}")).await;
+            assert_eq!(a.uid, expected_uid);
+            assert_eq!(a.mailbox, inbox.id);
+            assert_eq!(a.uidvalidity, inbox.uidvalidity);
+            assert!(a.modseq > last_modseq);
+            last_modseq = a.modseq;
+        }
+        let mb = mailbox(s, alice.id, "INBOX").await;
+        assert_eq!((mb.uidnext, mb.messages, mb.highestmodseq), (4, 3, last_modseq));
+
+        assert_eq!(s.expunge(alice.id, inbox.id, &[3, 99]).await.expect("expunge"), [3]);
+        let mb = mailbox(s, alice.id, "INBOX").await;
+        assert_eq!((mb.uidnext, mb.messages), (4, 2));
+        assert!(mb.highestmodseq > last_modseq, "expunge bumps HIGHESTMODSEQ");
+        let after_expunge = mb.highestmodseq;
+
+        let a = append_new(s, alice.id, inbox.id, "m4").await;
+        assert_eq!(a.uid, 4, "UID 3 is not reused");
+        assert!(a.modseq > after_expunge);
+
+        // Expunging nothing changes nothing.
+        assert!(s.expunge(alice.id, inbox.id, &[3]).await.expect("expunge").is_empty());
+        assert_eq!(mailbox(s, alice.id, "INBOX").await.highestmodseq, a.modseq);
+
+        let uids: Vec<Uid> =
+            s.list_messages(alice.id, inbox.id).await.expect("list").iter().map(|m| m.uid).collect();
+        assert_eq!(uids, [1, 2, 4]);
+
+        // Expunging everything and appending again still continues upwards.
+        s.expunge(alice.id, inbox.id, &[1, 2, 4]).await.expect("expunge all");
+        assert_eq!(append_new(s, alice.id, inbox.id, "m5").await.uid, 5);
+    }
+}
+
+#[tokio::test]
+async fn mailbox_lifecycle_and_uidvalidity() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+
+        let p1 = s.create_mailbox(alice.id, "Projects", None).await.expect("create");
+        assert_eq!((p1.uidnext, p1.highestmodseq, p1.messages), (1, 1, 0));
+        assert_eq!(mailbox(s, alice.id, "Projects").await, p1);
+        assert!(matches!(
+            s.create_mailbox(alice.id, "Projects", None).await,
+            Err(StoreError::AlreadyExists { .. })
+        ));
+        assert!(matches!(
+            s.create_mailbox(alice.id, "inbox", None).await,
+            Err(StoreError::AlreadyExists { .. })
+        ));
+        assert!(matches!(s.create_mailbox(alice.id, "", None).await, Err(StoreError::Invalid { .. })));
+        let flagged = s.create_mailbox(alice.id, "Flagged", Some(SpecialUse::Flagged)).await.expect("create");
+        assert_eq!(mailbox(s, alice.id, "Flagged").await.special_use, Some(SpecialUse::Flagged));
+        assert!(flagged.uidvalidity > p1.uidvalidity);
+
+        append_new(s, alice.id, p1.id, "p1").await;
+        assert_eq!(s.quota(alice.id).await.expect("quota").used_messages, 1);
+
+        // Rename keeps identity, UIDVALIDITY and messages.
+        s.rename_mailbox(alice.id, p1.id, "Work/Projects").await.expect("rename");
+        assert_eq!(s.mailbox_by_name(alice.id, "Projects").await.expect("lookup"), None);
+        let renamed = mailbox(s, alice.id, "Work/Projects").await;
+        assert_eq!((renamed.id, renamed.uidvalidity, renamed.messages), (p1.id, p1.uidvalidity, 1));
+        assert!(matches!(
+            s.rename_mailbox(alice.id, p1.id, "Sent").await,
+            Err(StoreError::AlreadyExists { .. })
+        ));
+        assert!(matches!(
+            s.rename_mailbox(alice.id, p1.id, "INBOX").await,
+            Err(StoreError::AlreadyExists { .. })
+        ));
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+        assert!(matches!(s.rename_mailbox(alice.id, inbox.id, "Old").await, Err(StoreError::Invalid { .. })));
+        assert!(matches!(s.delete_mailbox(alice.id, inbox.id).await, Err(StoreError::Invalid { .. })));
+
+        // Delete releases its messages; a re-created mailbox of the same name gets a new,
+        // larger UIDVALIDITY and starts over.
+        s.delete_mailbox(alice.id, p1.id).await.expect("delete");
+        assert_eq!(s.quota(alice.id).await.expect("quota").used_messages, 0);
+        assert!(matches!(s.delete_mailbox(alice.id, p1.id).await, Err(StoreError::NotFound { .. })));
+        assert!(matches!(s.list_messages(alice.id, p1.id).await, Err(StoreError::NotFound { .. })));
+        let p2 = s.create_mailbox(alice.id, "Work/Projects", None).await.expect("recreate");
+        assert_ne!(p2.id, p1.id);
+        assert!(p2.uidvalidity > p1.uidvalidity, "{} > {}", p2.uidvalidity, p1.uidvalidity);
+        assert!(p2.uidvalidity > flagged.uidvalidity);
+        assert_eq!(append_new(s, alice.id, p2.id, "p2").await.uid, 1);
+
+        // UIDVALIDITY is unique store-wide, across accounts too.
+        let bob = account(s, "bob@example.org").await;
+        let mut all = HashSet::new();
+        for acct in [alice.id, bob.id] {
+            for m in s.list_mailboxes(acct).await.expect("list") {
+                assert!(all.insert(m.uidvalidity), "{}: duplicate UIDVALIDITY", b.name);
+            }
+        }
+        assert!(matches!(
+            s.create_mailbox(alice.id + bob.id + 100, "X", None).await,
+            Err(StoreError::NotFound { .. })
+        ));
+    }
+}
+
+// ---- flags ----
+
+#[tokio::test]
+async fn store_flags_semantics() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+        let (blob, size) = put(s, body("f", 100)).await;
+        let seen_msg = NewMessage {
+            flags: Flags::SEEN,
+            keywords: keywords(&["b", "a", "b"]),
+            ..new_message(&blob, size)
+        };
+        s.append(alice.id, inbox.id, seen_msg).await.expect("append 1");
+        s.append(alice.id, inbox.id, new_message(&blob, size)).await.expect("append 2");
+        s.append(alice.id, inbox.id, new_message(&blob, size)).await.expect("append 3");
+        let listed = s.list_messages(alice.id, inbox.id).await.expect("list");
+        assert_eq!(listed[0].flags, Flags::SEEN);
+        assert_eq!(listed[0].keywords, keywords(&["a", "b"]), "sorted, de-duplicated");
+        let before = mailbox(s, alice.id, "INBOX").await.highestmodseq;
+
+        let op = |mode, flags, kw: &[&str]| FlagOp { mode, flags, keywords: keywords(kw) };
+
+        // Add \Flagged to 1..3 (and a UID that does not exist): all three change, each with its
+        // own increasing MODSEQ.
+        let changed = s
+            .store_flags(alice.id, inbox.id, &[3, 1, 2, 99], op(FlagMode::Add, Flags::FLAGGED, &[]))
+            .await
+            .expect("store");
+        assert_eq!(changed.iter().map(|m| m.uid).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(changed.iter().all(|m| m.flags.contains(Flags::FLAGGED)));
+        assert!(changed[0].flags.contains(Flags::SEEN));
+        assert!(changed[0].modseq > before);
+        assert!(changed.windows(2).all(|w| w[0].modseq < w[1].modseq));
+        let hms = mailbox(s, alice.id, "INBOX").await.highestmodseq;
+        assert_eq!(hms, changed[2].modseq);
+
+        // Nothing changes: nothing returned, HIGHESTMODSEQ untouched.
+        let none = s
+            .store_flags(alice.id, inbox.id, &[1, 2, 3], op(FlagMode::Add, Flags::FLAGGED, &[]))
+            .await
+            .expect("store");
+        assert!(none.is_empty());
+        assert_eq!(mailbox(s, alice.id, "INBOX").await.highestmodseq, hms);
+
+        // Remove \Seen: only message 1 had it.
+        let changed = s
+            .store_flags(alice.id, inbox.id, &[1, 2, 3], op(FlagMode::Remove, Flags::SEEN, &["a"]))
+            .await
+            .expect("store");
+        assert_eq!(changed.len(), 1);
+        assert_eq!((changed[0].uid, changed[0].flags), (1, Flags::FLAGGED));
+        assert_eq!(changed[0].keywords, keywords(&["b"]));
+        assert!(changed[0].modseq > hms);
+
+        // Add keywords: sorted and de-duplicated.
+        let changed = s
+            .store_flags(alice.id, inbox.id, &[1], op(FlagMode::Add, Flags::NONE, &["c", "a", "c", "b"]))
+            .await
+            .expect("store");
+        assert_eq!(changed[0].keywords, keywords(&["a", "b", "c"]));
+
+        // Replace.
+        let changed = s
+            .store_flags(alice.id, inbox.id, &[1, 2], op(FlagMode::Replace, Flags::DRAFT, &["$x"]))
+            .await
+            .expect("store");
+        assert_eq!(changed.len(), 2);
+        let listed = s.list_messages(alice.id, inbox.id).await.expect("list");
+        for m in &listed[..2] {
+            assert_eq!((m.flags, m.keywords.clone()), (Flags::DRAFT, keywords(&["$x"])));
+        }
+        assert_eq!(listed[2].flags, Flags::FLAGGED);
+        assert_eq!(listed[1].modseq, changed[1].modseq);
+        assert_eq!(mailbox(s, alice.id, "INBOX").await.highestmodseq, changed[1].modseq);
+
+        assert!(matches!(
+            s.store_flags(alice.id, inbox.id, &[1], op(FlagMode::Add, Flags::NONE, &["a b"])).await,
+            Err(StoreError::Invalid { .. })
+        ));
+    }
+}
+
+// ---- isolation between accounts ----
+
+#[tokio::test]
+async fn cross_account_access_is_refused() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let bob = account(s, "bob@example.org").await;
+        let bob_inbox = mailbox(s, bob.id, "INBOX").await;
+        let bob_msg = append_new(s, bob.id, bob_inbox.id, "bob's").await;
+        let (blob, size) = put(s, body("x", 100)).await;
+
+        assert!(nf(s.list_messages(alice.id, bob_inbox.id).await));
+        assert!(nf(s.append(alice.id, bob_inbox.id, new_message(&blob, size)).await));
+        let op = FlagOp { mode: FlagMode::Add, flags: Flags::DELETED, keywords: Vec::new() };
+        assert!(nf(s.store_flags(alice.id, bob_inbox.id, &[bob_msg.uid], op).await));
+        assert!(nf(s.expunge(alice.id, bob_inbox.id, &[bob_msg.uid]).await));
+        let bob_sent = mailbox(s, bob.id, "Sent").await;
+        assert!(nf(s.delete_mailbox(alice.id, bob_sent.id).await));
+        assert!(nf(s.rename_mailbox(alice.id, bob_sent.id, "Mine").await));
+
+        let out = s
+            .deliver(batch(
+                &blob,
+                size,
+                vec![
+                    DeliveryTarget { account: alice.id, mailbox: Some(bob_inbox.id), flags: Flags::NONE },
+                    to_inbox(alice.id + bob.id + 100),
+                    to_inbox(alice.id),
+                ],
+            ))
+            .await
+            .expect("deliver");
+        assert_eq!(out.results[0], Err(DeliveryFailure::NoSuchMailbox));
+        assert_eq!(out.results[1], Err(DeliveryFailure::NoSuchAccount));
+        assert!(out.results[2].is_ok());
+
+        // Bob's data is untouched.
+        let msgs = s.list_messages(bob.id, bob_inbox.id).await.expect("list");
+        assert_eq!(msgs.len(), 1);
+        assert_eq!(msgs[0].flags, Flags::NONE);
+        assert!(s.mailbox_by_name(bob.id, "Sent").await.expect("lookup").is_some());
+        assert_eq!(s.mailbox_by_name(alice.id, "Mine").await.expect("lookup"), None);
+        assert_eq!(s.quota(bob.id).await.expect("quota").used_messages, 1);
+    }
+}
+
+// ---- blobs ----
+
+#[tokio::test]
+async fn blobs_are_deduplicated_and_reference_counted() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let bob = account(s, "bob@example.org").await;
+        let bytes = body("shared", 2000);
+        let (blob, size) = put(s, bytes.clone()).await;
+        let (again, _) = put(s, bytes.clone()).await;
+        assert_eq!(blob, again);
+        assert_eq!(blob, BlobId::of(&bytes));
+        assert_eq!(b.blob_files().len(), 1);
+        assert_eq!(b.refcount(&blob), None, "{}: put_blob alone takes no reference", b.name);
+
+        let out =
+            s.deliver(batch(&blob, size, vec![to_inbox(alice.id), to_inbox(bob.id)])).await.expect("deliver");
+        assert!(out.results.iter().all(Result::is_ok));
+        assert_eq!(b.blob_files().len(), 1, "one file for two messages");
+        assert_eq!(b.refcount(&blob), Some(2));
+        assert_eq!(s.read_blob(&blob).await.expect("read"), bytes);
+
+        let a_inbox = mailbox(s, alice.id, "INBOX").await;
+        let b_inbox = mailbox(s, bob.id, "INBOX").await;
+        s.expunge(alice.id, a_inbox.id, &[1]).await.expect("expunge alice");
+        assert_eq!(b.refcount(&blob), Some(1));
+        assert!(b.blob_file_exists(&blob));
+
+        s.expunge(bob.id, b_inbox.id, &[1]).await.expect("expunge bob");
+        assert_eq!(b.refcount(&blob), None);
+        assert!(!b.blob_file_exists(&blob), "{}: last reference removes the file", b.name);
+        assert!(matches!(s.read_blob(&blob).await, Err(StoreError::BlobMissing(_))));
+
+        // Removing an account or a mailbox releases references too.
+        let (blob2, size2) = put(s, body("second", 300)).await;
+        let a_sent = mailbox(s, alice.id, "Sent").await;
+        s.deliver(batch(
+            &blob2,
+            size2,
+            vec![
+                to_inbox(alice.id),
+                DeliveryTarget { account: alice.id, mailbox: Some(a_sent.id), flags: Flags::SEEN },
+                to_inbox(bob.id),
+            ],
+        ))
+        .await
+        .expect("deliver");
+        assert_eq!(b.refcount(&blob2), Some(3));
+        s.delete_mailbox(alice.id, a_sent.id).await.expect("delete mailbox");
+        assert_eq!(b.refcount(&blob2), Some(2));
+        s.remove_account("alice@example.org").await.expect("remove account");
+        assert_eq!(b.refcount(&blob2), Some(1));
+        assert!(b.blob_file_exists(&blob2));
+        s.remove_account("bob@example.org").await.expect("remove account");
+        assert_eq!(b.refcount(&blob2), None);
+        assert!(b.blob_files().is_empty(), "{:?}", b.blob_files());
+    }
+}
+
+#[tokio::test]
+async fn missing_blob_fails_until_written_again() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+        let bytes = body("gc", 500);
+        let (blob, size) = put(s, bytes.clone()).await;
+        s.deliver(batch(&blob, size, vec![to_inbox(alice.id)])).await.expect("deliver");
+        s.expunge(alice.id, inbox.id, &[1]).await.expect("expunge");
+        assert!(!b.blob_file_exists(&blob));
+
+        // The body is gone: delivering it again must fail as a whole, with nothing stored.
+        let failed = s.deliver(batch(&blob, size, vec![to_inbox(alice.id)])).await;
+        assert!(matches!(failed, Err(StoreError::BlobMissing(_))), "{}: {failed:?}", b.name);
+        assert!(s.list_messages(alice.id, inbox.id).await.expect("list").is_empty());
+        assert_eq!(s.quota(alice.id).await.expect("quota").used_messages, 0);
+        let never = BlobId::of(b"never stored");
+        assert!(matches!(
+            s.append(alice.id, inbox.id, new_message(&never, 12)).await,
+            Err(StoreError::BlobMissing(_))
+        ));
+        assert!(matches!(
+            s.enqueue(queue_entry(&never, 12, &["x@remote.example"])).await,
+            Err(StoreError::BlobMissing(_))
+        ));
+        assert!(s.queue_list().await.expect("queue").is_empty());
+
+        // Written again, the same id works.
+        let (again, _) = put(s, bytes.clone()).await;
+        assert_eq!(again, blob);
+        let out = s.deliver(batch(&blob, size, vec![to_inbox(alice.id)])).await.expect("deliver");
+        assert_eq!(out.results[0].map(|a| a.uid), Ok(2));
+        assert_eq!(s.read_blob(&blob).await.expect("read"), bytes);
+        assert_eq!(b.refcount(&blob), Some(1));
+    }
+}
+
+// ---- queue ----
+
+#[tokio::test]
+async fn outbound_queue() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let (blob, size) = put(s, body("outbound", 700)).await;
+        let entry = NewQueueEntry {
+            sender: String::new(),
+            recipients: vec![
+                QueueRecipient {
+                    address: "x@remote.example".into(),
+                    notify: Some("SUCCESS,FAILURE".into()),
+                    orcpt: Some("rfc822;x@remote.example".into()),
+                },
+                QueueRecipient { address: "y@remote.example".into(), notify: None, orcpt: None },
+            ],
+            blob: blob.clone(),
+            size,
+            envid: Some("env-1".into()),
+            ret: Some("HDRS".into()),
+            smtputf8: true,
+            body_8bit: true,
+        };
+        let t0 = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()
+            as i64;
+        let id1 = s.enqueue(entry.clone()).await.expect("enqueue");
+        assert_eq!(b.refcount(&blob), Some(1));
+
+        let got = s.queue_get(&id1).await.expect("get").expect("exists");
+        assert_eq!(got.id, id1);
+        assert_eq!(got.sender, "");
+        assert_eq!((got.blob.clone(), got.size), (blob.clone(), size));
+        assert_eq!((got.envid.as_deref(), got.ret.as_deref()), (Some("env-1"), Some("HDRS")));
+        assert!(got.smtputf8 && got.body_8bit);
+        assert_eq!(got.attempts, 0);
+        assert_eq!(got.created, got.next_attempt);
+        assert!((got.created - t0).abs() <= 5);
+        let recipients: Vec<_> = got.recipients.iter().map(|r| r.recipient.clone()).collect();
+        assert_eq!(recipients, entry.recipients);
+        assert!(
+            got.recipients.iter().all(|r| r.status == RecipientStatus::Pending && r.last_reply.is_none())
+        );
+
+        // A delivery with local and remote recipients: one transaction, two references.
+        let mut with_queue = batch(&blob, size, vec![to_inbox(alice.id)]);
+        with_queue.enqueue = Some(queue_entry(&blob, size, &["z@remote.example"]));
+        let out = s.deliver(with_queue).await.expect("deliver");
+        assert!(out.results[0].is_ok());
+        let id2 = out.queued.expect("queued");
+        assert_ne!(id1, id2);
+        assert_eq!(b.refcount(&blob), Some(3));
+
+        let listed: Vec<_> = s.queue_list().await.expect("list").into_iter().map(|e| e.id).collect();
+        assert_eq!(listed, [id1.clone(), id2.clone()], "ordered by creation");
+
+        s.queue_delete(&id1).await.expect("delete");
+        assert_eq!(s.queue_get(&id1).await.expect("get"), None);
+        assert!(matches!(s.queue_delete(&id1).await, Err(StoreError::NotFound { .. })));
+        assert_eq!(b.refcount(&blob), Some(2));
+        s.queue_delete(&id2).await.expect("delete");
+        assert_eq!(b.refcount(&blob), Some(1));
+        assert!(b.blob_file_exists(&blob), "the local message still holds it");
+        s.expunge(alice.id, mailbox(s, alice.id, "INBOX").await.id, &[1]).await.expect("expunge");
+        assert!(!b.blob_file_exists(&blob));
+        assert!(s.queue_list().await.expect("list").is_empty());
+
+        let (blob2, size2) = put(s, body("only queued", 100)).await;
+        let id3 = s.enqueue(queue_entry(&blob2, size2, &["q@remote.example"])).await.expect("enqueue");
+        s.queue_delete(&id3).await.expect("delete");
+        assert!(!b.blob_file_exists(&blob2), "queue_delete releases the last reference");
+
+        assert!(matches!(
+            s.enqueue(queue_entry(&blob2, size2, &[])).await,
+            Err(StoreError::Invalid { .. }) | Err(StoreError::BlobMissing(_))
+        ));
+    }
+}
+
+// ---- events ----
+
+#[tokio::test]
+async fn events_follow_committed_changes() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let bob = account(s, "bob@example.org").await;
+        s.set_quota("alice@example.org", Some(10_000)).await.expect("quota");
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+        let mut rx = s.events().subscribe(alice.id);
+        let mut bob_rx = s.events().subscribe(bob.id);
+
+        let (blob, size) = put(s, body("ev", 100)).await;
+        let out = s.deliver(batch(&blob, size, vec![to_inbox(alice.id)])).await.expect("deliver");
+        let added = out.results[0].expect("delivered");
+        assert_eq!(
+            next_event(&mut rx).await,
+            ChangeEvent::MessageAdded { mailbox: inbox.id, uid: added.uid, modseq: added.modseq }
+        );
+
+        let op = FlagOp { mode: FlagMode::Add, flags: Flags::SEEN, keywords: Vec::new() };
+        let changed = s.store_flags(alice.id, inbox.id, &[added.uid], op).await.expect("flags");
+        assert_eq!(
+            next_event(&mut rx).await,
+            ChangeEvent::FlagsChanged { mailbox: inbox.id, uid: added.uid, modseq: changed[0].modseq }
+        );
+
+        s.expunge(alice.id, inbox.id, &[added.uid, 77]).await.expect("expunge");
+        assert_eq!(
+            next_event(&mut rx).await,
+            ChangeEvent::Expunged { mailbox: inbox.id, uids: vec![added.uid] }
+        );
+
+        let created = s.create_mailbox(alice.id, "Lists", None).await.expect("create");
+        assert_eq!(next_event(&mut rx).await, ChangeEvent::MailboxCreated { mailbox: created.id });
+        s.rename_mailbox(alice.id, created.id, "Lists2").await.expect("rename");
+        assert_eq!(next_event(&mut rx).await, ChangeEvent::MailboxRenamed { mailbox: created.id });
+        s.delete_mailbox(alice.id, created.id).await.expect("delete");
+        assert_eq!(next_event(&mut rx).await, ChangeEvent::MailboxDeleted { mailbox: created.id });
+
+        // Failed operations publish nothing.
+        let (big, big_size) = put(s, body("too big", 20_000)).await;
+        assert!(s.append(alice.id, inbox.id, new_message(&big, big_size)).await.is_err());
+        let out = s.deliver(batch(&big, big_size, vec![to_inbox(alice.id)])).await.expect("deliver");
+        assert_eq!(out.results[0], Err(DeliveryFailure::OverQuota));
+        let op = FlagOp { mode: FlagMode::Add, flags: Flags::SEEN, keywords: Vec::new() };
+        assert!(s.store_flags(alice.id, inbox.id, &[added.uid], op).await.expect("flags").is_empty());
+        // A later event shows that nothing else was queued before it.
+        let last = append_new(s, alice.id, inbox.id, "last").await;
+        assert_eq!(
+            next_event(&mut rx).await,
+            ChangeEvent::MessageAdded { mailbox: inbox.id, uid: last.uid, modseq: last.modseq }
+        );
+        assert!(matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Empty)));
+        assert!(
+            matches!(bob_rx.try_recv(), Err(broadcast::error::TryRecvError::Empty)),
+            "{}: other accounts hear nothing",
+            b.name
+        );
+    }
+}
+
+// ---- concurrency and persistence ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_deliveries_get_distinct_uids() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let bob = account(s, "bob@example.org").await;
+        const N: u32 = 200;
+        let mut tasks = Vec::new();
+        for i in 0..N {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                let (blob, size) = put(&s, body(&format!("concurrent {i}"), 200)).await;
+                s.deliver(batch(&blob, size, vec![to_inbox(alice.id), to_inbox(bob.id)])).await
+            }));
+        }
+        let mut uids = HashSet::new();
+        let mut modseqs = HashSet::new();
+        for t in tasks {
+            let out = t.await.expect("join").expect("deliver");
+            let a = out.results[0].expect("alice");
+            assert!(uids.insert(a.uid), "{}: UID {} given twice", b.name, a.uid);
+            assert!(modseqs.insert(a.modseq));
+            out.results[1].expect("bob");
+        }
+        assert_eq!(uids, (1..=N).collect::<HashSet<_>>());
+        for acct in [alice.id, bob.id] {
+            let inbox = mailbox(s, acct, "INBOX").await;
+            assert_eq!((inbox.uidnext, inbox.messages), (N + 1, N));
+            let listed = s.list_messages(acct, inbox.id).await.expect("list");
+            assert_eq!(listed.len(), N as usize);
+            assert!(listed.windows(2).all(|w| w[0].uid < w[1].uid));
+            assert_eq!(s.quota(acct).await.expect("quota").used_messages, u64::from(N));
+        }
+        assert_eq!(b.blob_files().len(), N as usize);
+    }
+}
+
+#[tokio::test]
+async fn reopening_keeps_everything() {
+    for b in backends() {
+        let alice;
+        let inbox;
+        let first;
+        let queued;
+        {
+            let s = &b.store;
+            alice = account(s, "alice@example.org").await;
+            s.add_alias("al@example.org", "alice@example.org").await.expect("alias");
+            s.set_quota("alice@example.org", Some(1_000_000)).await.expect("quota");
+            inbox = mailbox(s, alice.id, "INBOX").await;
+            first = append_new(s, alice.id, inbox.id, "persist").await;
+            let op = FlagOp { mode: FlagMode::Add, flags: Flags::SEEN, keywords: keywords(&["$done"]) };
+            s.store_flags(alice.id, inbox.id, &[first.uid], op).await.expect("flags");
+            let (blob, size) = put(s, body("queued", 100)).await;
+            queued = s.enqueue(queue_entry(&blob, size, &["r@remote.example"])).await.expect("enqueue");
+        }
+        let before_msgs = b.store.list_messages(alice.id, inbox.id).await.expect("list");
+        let before_boxes = b.store.list_mailboxes(alice.id).await.expect("list");
+        let Backend { store, dir, open, name, .. } = b;
+        drop(store);
+
+        let s = open(dir.path());
+        assert_eq!(s.list_domains().await.expect("domains"), [DOMAIN]);
+        let again = s.account_by_address("alice@example.org").await.expect("get").expect("exists");
+        assert_eq!(again.id, alice.id);
+        assert_eq!(again.quota, Some(1_000_000));
+        assert_eq!(again.used_messages, 1);
+        assert_eq!(s.resolve_address("al@example.org").await.expect("resolve").map(|a| a.id), Some(alice.id));
+        assert_eq!(s.list_mailboxes(alice.id).await.expect("list"), before_boxes, "{name}");
+        assert_eq!(s.list_messages(alice.id, inbox.id).await.expect("list"), before_msgs);
+        let msg = &before_msgs[0];
+        assert!(msg.flags.contains(Flags::SEEN));
+        assert_eq!(s.read_blob(&msg.blob).await.expect("body").len(), 100);
+        assert!(s.queue_get(&queued).await.expect("queue").is_some());
+
+        let next = append_new(&s, alice.id, inbox.id, "after reopen").await;
+        assert_eq!(next.uid, first.uid + 1);
+        assert_eq!(next.uidvalidity, first.uidvalidity);
+        assert!(next.modseq > msg.modseq);
+        drop(dir);
+    }
+}
+
+/// Two handles on one directory, as the CLI process beside a running server: both write at the
+/// same time without errors, and each sees the other's writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_share_one_directory() {
+    for b in backends() {
+        let server = b.store.clone();
+        let cli = (b.open)(b.path());
+        let alice = account(&server, "alice@example.org").await;
+
+        const N: usize = 60;
+        let mut tasks = Vec::new();
+        for i in 0..N {
+            for (who, s) in [("server", server.clone()), ("cli", cli.clone())] {
+                tasks.push(tokio::spawn(async move {
+                    let (blob, size) = put(&s, body(&format!("{who} {i}"), 150)).await;
+                    let out = s.deliver(batch(&blob, size, vec![to_inbox(alice.id)])).await?;
+                    out.results[0].map_err(|e| StoreError::Database(format!("{e:?}")))
+                }));
+            }
+        }
+        // Directory changes from the "CLI" at the same time.
+        let admin = {
+            let cli = cli.clone();
+            tokio::spawn(async move {
+                for i in 0..10 {
+                    let new = NewAccount {
+                        address: format!("user{i}@example.org"),
+                        password_hash: String::new(),
+                        quota: None,
+                        admin: false,
+                    };
+                    cli.create_account(new).await?;
+                }
+                Ok::<_, StoreError>(())
+            })
+        };
+        let mut uids = HashSet::new();
+        for t in tasks {
+            let appended = t.await.expect("join").unwrap_or_else(|e| panic!("{}: {e}", b.name));
+            assert!(uids.insert(appended.uid));
+        }
+        admin.await.expect("join").expect("create accounts from the second instance");
+
+        assert_eq!(uids.len(), 2 * N);
+        let inbox_server = mailbox(&server, alice.id, "INBOX").await;
+        let inbox_cli = mailbox(&cli, alice.id, "INBOX").await;
+        assert_eq!(inbox_server, inbox_cli);
+        assert_eq!(inbox_server.messages as usize, 2 * N);
+        assert_eq!(inbox_server.uidnext as usize, 2 * N + 1);
+        assert_eq!(server.list_accounts().await.expect("list").len(), 11);
+        assert_eq!(cli.quota(alice.id).await.expect("quota").used_messages as usize, 2 * N);
+    }
+}
