@@ -6,6 +6,7 @@
 //! [`TaskTracker`]. Shutdown is: cancel the token (listeners close), then
 //! `tracker.close()` and `tracker.wait().await` for the running connections.
 
+pub mod io;
 pub mod limits;
 pub mod listener;
 pub mod stream;

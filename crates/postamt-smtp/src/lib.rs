@@ -4,12 +4,10 @@
 //! - [`parse`]: command lines to [`parse::Command`]s (pure).
 //! - [`data`]: the DATA terminator and dot-unstuffing state machine (pure).
 //! - [`reply`]: reply formatting.
-//! - [`io`]: the buffered connection (line reads with limits, pipelined reply flushing).
 //! - [`session`]: the state machine of one connection, which hands accepted messages to
 //!   `postamt-delivery`.
 
 pub mod data;
-mod io;
 pub mod parse;
 pub mod reply;
 pub mod session;

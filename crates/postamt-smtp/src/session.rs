@@ -19,9 +19,9 @@ use postamt_net::{Conn, Stream};
 use tokio_util::sync::CancellationToken;
 
 use crate::data::{DataReader, normalize_line_ends};
-use crate::io::{Io, Line, ReadError};
 use crate::parse::{Body, Command, MailParams, Mailbox, RcptParams, Ret, parse_command};
 use crate::reply::Reply;
+use postamt_net::io::{Io, Line, ReadError};
 
 /// Which service a listener offers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +124,7 @@ impl Session<'_> {
                 Err(e) => return self.end(e).await,
             };
             let flow = match line {
-                Line::TooLong => {
+                Line::TooLong(_) => {
                     self.error(Reply::new(500, "5.5.6", "Line too long"));
                     Flow::Continue
                 }
@@ -375,18 +375,12 @@ impl Session<'_> {
             }
             _ => false,
         };
-        let mut left = size;
-        while left > 0 {
-            if self.io.buffered().is_empty() {
-                self.io.fill(DATA_TIMEOUT, None).await?;
-            }
-            let n = self.io.buffered().len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            if keep && let Some(chunks) = self.tx.as_mut().and_then(|t| t.chunks.as_mut()) {
-                chunks.extend_from_slice(&self.io.buffered()[..n]);
-            }
-            self.io.consume(n);
-            left -= n as u64;
+        let mut sink = if keep { self.tx.as_mut().and_then(|t| t.chunks.take()) } else { None };
+        let read = self.io.read_exact_into(size, sink.as_mut(), DATA_TIMEOUT).await;
+        if let (Some(tx), Some(chunks)) = (self.tx.as_mut(), sink) {
+            tx.chunks = Some(chunks);
         }
+        read?;
         let Some(tx) = &mut self.tx else {
             self.error(Reply::new(503, "5.5.1", "Need MAIL command"));
             return Ok(Flow::Continue);
@@ -613,7 +607,7 @@ impl Session<'_> {
         match self.io.read_line(AUTH_LINE_MAX, timeout, None).await? {
             Line::Complete(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
             // Not base64 of anything sensible: answered as undecodable.
-            Line::TooLong => Ok("!".to_string()),
+            Line::TooLong(_) => Ok("!".to_string()),
         }
     }
 }

@@ -97,16 +97,55 @@ pub trait Store: Send + Sync + 'static {
 
     async fn list_mailboxes(&self, account: AccountId) -> Result<Vec<Mailbox>>;
     async fn mailbox_by_name(&self, account: AccountId, name: &str) -> Result<Option<Mailbox>>;
+    /// Creates a mailbox. It is subscribed only if its name already was (subscriptions are
+    /// kept by name and outlive mailboxes, RFC 9051 6.3.7); CREATE itself does not subscribe.
     async fn create_mailbox(
         &self,
         account: AccountId,
         name: &str,
         special_use: Option<SpecialUse>,
     ) -> Result<Mailbox>;
-    /// Deletes a mailbox and its messages (releasing blob references).
+    /// Deletes a mailbox and its messages (releasing blob references). A subscription of its
+    /// name stays (RFC 9051 6.3.7); inferior mailboxes are not touched.
     async fn delete_mailbox(&self, account: AccountId, mailbox: MailboxId) -> Result<()>;
-    /// Renames a mailbox; its UIDVALIDITY and messages stay.
+    /// Renames a mailbox and, in the same transaction, all its inferiors (names starting with
+    /// the old name and `/`, the hierarchy delimiter), as RFC 9051 6.3.6 requires; ids,
+    /// UIDVALIDITY and messages stay. The subscriptions of the renamed mailboxes move with them.
+    /// `AlreadyExists` (and nothing renamed) when the new name or any inferior's new name is
+    /// taken; `Invalid` for INBOX (the IMAP layer implements that rename with
+    /// [`Store::move_messages`]) and for a new name inside the mailbox itself. Publishes one
+    /// `MailboxRenamed` per renamed mailbox.
     async fn rename_mailbox(&self, account: AccountId, mailbox: MailboxId, new_name: &str) -> Result<()>;
+    /// Sets or clears the RFC 6154 role of a mailbox (roles at creation are given to
+    /// `create_mailbox`). Several mailboxes may share a role. `NotFound` for a mailbox of
+    /// another account.
+    async fn set_mailbox_special_use(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        special_use: Option<SpecialUse>,
+    ) -> Result<()>;
+    /// The counters of one mailbox (STATUS, SELECT), computed with aggregates over one
+    /// consistent snapshot; `NotFound` for a mailbox of another account.
+    async fn mailbox_status(&self, account: AccountId, mailbox: MailboxId) -> Result<MailboxStatus>;
+    /// Claims the messages that arrived since the last claim as `\Recent` for the calling
+    /// session (RFC 3501 2.3.2: a message is recent in exactly one session). Atomically returns
+    /// the mailbox's marker (the lowest UID nobody has claimed) and advances it to UIDNEXT: the
+    /// caller treats the UIDs at or above the returned value as recent; concurrent or later
+    /// callers get disjoint ranges. Messages added later (also by copy or move) are claimed by
+    /// a later call. `NotFound` for a mailbox of another account.
+    async fn claim_recent(&self, account: AccountId, mailbox: MailboxId) -> Result<Uid>;
+
+    // ---- subscriptions ----
+
+    /// Subscribes `name` (RFC 9051 6.3.7). The name need not be an existing mailbox;
+    /// subscribing twice is not an error. `Invalid` for a name no mailbox could have,
+    /// `NotFound` for an unknown account. `INBOX` is case-insensitive, as everywhere.
+    async fn subscribe(&self, account: AccountId, name: &str) -> Result<()>;
+    /// Removes a subscription; `NotFound` when `name` is not subscribed.
+    async fn unsubscribe(&self, account: AccountId, name: &str) -> Result<()>;
+    /// The subscribed names, whether or not such mailboxes exist; INBOX first, then by name.
+    async fn list_subscriptions(&self, account: AccountId) -> Result<Vec<String>>;
 
     // ---- blobs ----
 
@@ -118,6 +157,15 @@ pub trait Store: Send + Sync + 'static {
     /// again and retry.
     async fn put_blob(&self, bytes: Arc<Vec<u8>>) -> Result<BlobId>;
     async fn read_blob(&self, blob: &BlobId) -> Result<Vec<u8>>;
+    /// Cached data derived from blobs (e.g. pre-rendered ENVELOPE and BODYSTRUCTURE), one entry
+    /// per requested blob in the same order, read in one snapshot: `None` when nothing was set
+    /// or the blob is not referenced. Since blobs are content-addressed, the data stays valid
+    /// for as long as it is kept.
+    async fn blob_info(&self, blobs: &[BlobId]) -> Result<Vec<Option<Vec<u8>>>>;
+    /// Stores opaque derived data for a referenced blob, replacing earlier data; it is removed
+    /// together with the blob's last reference. A blob nobody references is silently ignored
+    /// (the cache only describes live bodies). Once this returns, `blob_info` sees the data.
+    async fn set_blob_info(&self, blob: &BlobId, info: Vec<u8>) -> Result<()>;
 
     // ---- messages ----
 
@@ -128,7 +176,7 @@ pub trait Store: Send + Sync + 'static {
     async fn deliver(&self, batch: DeliveryBatch) -> Result<DeliveryOutcome>;
     /// Appends one message to a mailbox (IMAP APPEND); quota checked.
     async fn append(&self, account: AccountId, mailbox: MailboxId, msg: NewMessage) -> Result<Appended>;
-    /// All messages of a mailbox in UID order.
+    /// All messages of a mailbox in UID order (a range scan of the mailbox's messages).
     async fn list_messages(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MessageMeta>>;
     /// Replaces, adds or removes flags and keywords on the given UIDs; returns the messages
     /// whose flags actually changed, each with its new MODSEQ.
@@ -141,6 +189,32 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<MessageMeta>>;
     /// Removes the given UIDs from a mailbox; returns the UIDs actually removed.
     async fn expunge(&self, account: AccountId, mailbox: MailboxId, uids: &[Uid]) -> Result<Vec<Uid>>;
+    /// Copies messages (IMAP COPY, RFC 4315 COPYUID) into `to` of the same account, in one
+    /// transaction: flags, keywords, internal date and body (one more blob reference) are kept;
+    /// each copy gets a new UID and MODSEQ in `to`, allocated in ascending source UID order.
+    /// UIDs that do not exist in `from` are skipped. The total size is checked against the
+    /// quota: `OverQuota` and nothing copied when it does not fit. `from == to` duplicates the
+    /// messages. `NotFound` when either mailbox is not the account's. Publishes `MessageAdded`
+    /// for every copy.
+    async fn copy_messages(
+        &self,
+        account: AccountId,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<CopyResult>;
+    /// Moves messages (IMAP MOVE, RFC 6851) atomically: like [`Store::copy_messages`] and the
+    /// expunge of the sources in one transaction. The quota usage and blob references are
+    /// unchanged (the messages stay in the account). `Invalid` when `from == to`, `NotFound`
+    /// when either mailbox is not the account's. Publishes
+    /// `MessageAdded` for every new message in `to`, then one `Expunged` for `from`.
+    async fn move_messages(
+        &self,
+        account: AccountId,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<CopyResult>;
 
     // ---- quotas ----
 

@@ -70,6 +70,9 @@ const MAX_IDLE_READERS: usize = 8;
 const MAX_ADDRESS_LEN: usize = 320;
 const MAX_DOMAIN_LEN: usize = 253;
 const MAX_MAILBOX_NAME_LEN: usize = 1000;
+/// Largest `set_blob_info` value: far beyond any rendered ENVELOPE/BODYSTRUCTURE, small enough
+/// that a broken caller cannot bloat the database with one call.
+const MAX_BLOB_INFO_LEN: usize = 16 << 20;
 
 /// The SQLite + blob-directory backend. Cheap to share behind an `Arc`; dropping it stops the
 /// writer thread once the jobs already queued are done.
@@ -414,8 +417,12 @@ fn address_taken(conn: &Connection, address: &str) -> Result<bool> {
         .is_some())
 }
 
+/// Columns of [`mailbox_from_row`], for `SELECT .. FROM mailboxes` (unaliased). Subscriptions
+/// are kept by name, apart from mailboxes (they outlive them), so `subscribed` is looked up.
 const MAILBOX_COLS: &str = "id, account_id, name, special_use, uidvalidity, uidnext, \
-                            highestmodseq, subscribed, message_count";
+                            highestmodseq, EXISTS (SELECT 1 FROM subscriptions s \
+                            WHERE s.account_id = mailboxes.account_id AND s.name = mailboxes.name), \
+                            message_count";
 
 fn mailbox_from_row(row: &Row<'_>) -> rusqlite::Result<Mailbox> {
     let special_use: Option<String> = row.get(3)?;
@@ -426,12 +433,17 @@ fn mailbox_from_row(row: &Row<'_>) -> rusqlite::Result<Mailbox> {
         name: row.get(2)?,
         special_use: special_use.as_deref().and_then(SpecialUse::from_attribute),
         uidvalidity: row.get(4)?,
-        // Once the UID space is used up uidnext is one past u32::MAX; report the ceiling.
-        uidnext: Uid::try_from(uidnext).unwrap_or(Uid::MAX),
+        uidnext: uid_ceiling(uidnext),
         highestmodseq: get_u64(row, 6)?,
         subscribed: row.get(7)?,
         messages: row.get(8)?,
     })
+}
+
+/// A stored UID counter as a UID: once the UID space is used up the counters (uidnext,
+/// recent_uid) are one past `u32::MAX`; the ceiling is reported then.
+fn uid_ceiling(stored: i64) -> Uid {
+    Uid::try_from(stored.max(0)).unwrap_or(Uid::MAX)
 }
 
 /// The mailbox `mailbox` if it belongs to `account`.
@@ -457,6 +469,27 @@ fn mailbox_named(conn: &Connection, account: AccountId, name: &str) -> Result<Op
 }
 
 const MESSAGE_COLS: &str = "uid, blob, size, internal_date, flags, keywords, modseq";
+
+/// A mailbox's messages in UID order: a range scan of the primary key (see the schema).
+fn sql_list_messages() -> String {
+    format!("SELECT {MESSAGE_COLS} FROM messages WHERE mailbox_id = ?1 ORDER BY uid")
+}
+
+/// One message by UID: a primary-key lookup.
+fn sql_message_by_uid() -> String {
+    format!("SELECT {MESSAGE_COLS} FROM messages WHERE mailbox_id = ?1 AND uid = ?2")
+}
+
+/// The aggregates of `mailbox_status`, in one pass over the mailbox's range of the primary key.
+/// The flag bits are bound (?2 seen, ?3 deleted) from `Flags`, so the SQL cannot drift from the
+/// type; ?4 is the mailbox's `recent_uid`.
+const SQL_MAILBOX_AGGREGATES: &str = "SELECT COUNT(*), \
+     COALESCE(SUM(CASE WHEN (flags & ?2) = 0 THEN 1 ELSE 0 END), 0), \
+     COALESCE(SUM(CASE WHEN (flags & ?3) <> 0 THEN 1 ELSE 0 END), 0), \
+     COALESCE(SUM(size), 0), \
+     MIN(CASE WHEN (flags & ?2) = 0 THEN uid END), \
+     COALESCE(SUM(CASE WHEN uid >= ?4 THEN 1 ELSE 0 END), 0) \
+     FROM messages WHERE mailbox_id = ?1";
 
 fn message_from_row(row: &Row<'_>) -> rusqlite::Result<MessageMeta> {
     let keywords: String = row.get(5)?;
@@ -565,7 +598,7 @@ fn insert_mailbox(
     let id: MailboxId = conn
         .query_row(
             "INSERT INTO mailboxes (account_id, name, special_use, uidvalidity, uidnext, \
-             highestmodseq, subscribed, message_count) VALUES (?1, ?2, ?3, ?4, 1, 1, 1, 0) \
+             highestmodseq, message_count, recent_uid) VALUES (?1, ?2, ?3, ?4, 1, 1, 0, 1) \
              RETURNING id",
             params![account, name, special_use.map(SpecialUse::attribute), uidvalidity],
             |r| r.get(0),
@@ -579,9 +612,32 @@ fn insert_mailbox(
         uidvalidity,
         uidnext: 1,
         highestmodseq: 1,
-        subscribed: true,
+        // A subscription of the name may predate the mailbox.
+        subscribed: is_subscribed(conn, account, name)?,
         messages: 0,
     })
+}
+
+fn is_subscribed(conn: &Connection, account: AccountId, name: &str) -> Result<bool> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM subscriptions WHERE account_id = ?1 AND name = ?2")
+        .db()?
+        .query_row(params![account, name], |_| Ok(()))
+        .optional()
+        .db()?
+        .is_some())
+}
+
+/// Subscribes `name`; already being subscribed is fine.
+fn add_subscription(conn: &Connection, account: AccountId, name: &str) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO subscriptions (account_id, name) VALUES (?1, ?2) \
+         ON CONFLICT (account_id, name) DO NOTHING",
+    )
+    .db()?
+    .execute(params![account, name])
+    .db()?;
+    Ok(())
 }
 
 /// Takes one reference on a blob, creating its row if the file exists (see the module docs).
@@ -732,6 +788,212 @@ fn clear_mailbox(ctx: &mut JobCtx<'_>, account: AccountId, mailbox: MailboxId) -
         release_blob(ctx, blob)?;
     }
     release_usage(ctx.conn, account, bytes, removed.len() as u64)
+}
+
+/// The messages among `uids` (sorted and de-duplicated) of a mailbox, in UID order; UIDs that
+/// do not exist are skipped. One primary-key lookup per UID with one prepared statement.
+fn messages_by_uid(conn: &Connection, mailbox: MailboxId, uids: &[Uid]) -> Result<Vec<MessageMeta>> {
+    let mut select = conn.prepare_cached(&sql_message_by_uid()).db()?;
+    let mut found = Vec::new();
+    for &uid in uids {
+        if let Some(msg) = select.query_row(params![mailbox, uid], message_from_row).optional().db()? {
+            found.push(msg);
+        }
+    }
+    Ok(found)
+}
+
+/// Allocates `count` (> 0) consecutive UIDs and MODSEQs in a mailbox and counts the messages
+/// there; returns the mailbox's UIDVALIDITY, the first UID and the first MODSEQ. One statement
+/// for the whole batch, so that the allocation cannot interleave with anything.
+fn alloc_uids(conn: &Connection, mailbox: MailboxId, count: u32) -> Result<(u32, Uid, ModSeq)> {
+    let (uidvalidity, first_uid, first_modseq): (u32, i64, i64) = conn
+        .prepare_cached(
+            "UPDATE mailboxes SET uidnext = uidnext + ?2, highestmodseq = highestmodseq + ?2, \
+             message_count = message_count + ?2 WHERE id = ?1 \
+             RETURNING uidvalidity, uidnext - ?2, highestmodseq - ?2 + 1",
+        )
+        .db()?
+        .query_row(params![mailbox, count], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .db()?;
+    let last_uid = first_uid.saturating_add(i64::from(count) - 1);
+    let first_uid = Uid::try_from(first_uid)
+        .ok()
+        .filter(|u| *u > 0 && Uid::try_from(last_uid).is_ok())
+        .ok_or_else(|| StoreError::Invalid {
+            what: "mailbox",
+            detail: format!("mailbox {mailbox} has no room for {count} more UIDs"),
+        })?;
+    let first_modseq = ModSeq::try_from(first_modseq)
+        .map_err(|_| StoreError::Database(format!("corrupt MODSEQ in mailbox {mailbox}")))?;
+    Ok((uidvalidity, first_uid, first_modseq))
+}
+
+/// Copies (or, with `remove_source`, moves) messages between two mailboxes of one account; the
+/// body of `copy_messages` and `move_messages`.
+fn transfer_messages(
+    ctx: &mut JobCtx<'_>,
+    account: AccountId,
+    from: MailboxId,
+    uids: &[Uid],
+    to: MailboxId,
+    remove_source: bool,
+) -> Result<CopyResult> {
+    let conn = ctx.conn;
+    require_mailbox(conn, account, from)?;
+    let target = require_mailbox(conn, account, to)?;
+    let sources = messages_by_uid(conn, from, uids)?;
+    if sources.is_empty() {
+        return Ok(CopyResult { uidvalidity: target.uidvalidity, mapping: Vec::new() });
+    }
+    // At most one message per distinct u32 UID, so this cannot fail in practice.
+    let count = u32::try_from(sources.len())
+        .map_err(|_| StoreError::Invalid { what: "UID set", detail: "too many messages".into() })?;
+    let total = sources.iter().fold(0u64, |sum, m| sum.saturating_add(m.size));
+    if !remove_source {
+        // Checked as a whole: IMAP COPY is all or nothing.
+        let (quota, used) = quota_state(conn, account)?.ok_or_else(|| not_found("account", account))?;
+        if !fits_quota(quota, used, total) {
+            return Err(StoreError::OverQuota);
+        }
+    }
+    let (uidvalidity, first_uid, first_modseq) = alloc_uids(conn, to, count)?;
+
+    let mut mapping = Vec::with_capacity(sources.len());
+    if remove_source {
+        // Re-keying the row moves it with its blob reference: references and quota usage stay
+        // as they are, and the body is never without a row referencing it.
+        let mut update = conn
+            .prepare_cached(
+                "UPDATE messages SET mailbox_id = ?1, uid = ?2, modseq = ?3 \
+                 WHERE mailbox_id = ?4 AND uid = ?5",
+            )
+            .db()?;
+        for ((uid, modseq), msg) in (first_uid..).zip(first_modseq..).zip(&sources) {
+            update.execute(params![to, uid, to_i64(modseq, "modseq")?, from, msg.uid]).db()?;
+            mapping.push((msg.uid, uid));
+            ctx.event(account, ChangeEvent::MessageAdded { mailbox: to, uid, modseq });
+        }
+        // As `expunge`: the removal is one change of the source mailbox.
+        conn.prepare_cached(
+            "UPDATE mailboxes SET highestmodseq = highestmodseq + 1, \
+             message_count = CASE WHEN message_count > ?1 THEN message_count - ?1 ELSE 0 END \
+             WHERE id = ?2",
+        )
+        .db()?
+        .execute(params![count, from])
+        .db()?;
+        let removed = sources.iter().map(|m| m.uid).collect();
+        ctx.event(account, ChangeEvent::Expunged { mailbox: from, uids: removed });
+    } else {
+        let mut insert = conn
+            .prepare_cached(
+                "INSERT INTO messages (mailbox_id, uid, blob, size, internal_date, flags, \
+                 keywords, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .db()?;
+        for ((uid, modseq), msg) in (first_uid..).zip(first_modseq..).zip(&sources) {
+            // The source row holds a reference, so this only increments the count.
+            add_blob_ref(ctx, &msg.blob, msg.size)?;
+            insert
+                .execute(params![
+                    to,
+                    uid,
+                    msg.blob.as_str(),
+                    to_i64(msg.size, "size")?,
+                    msg.internal_date,
+                    msg.flags.0,
+                    msg.keywords.join(" "),
+                    to_i64(modseq, "modseq")?,
+                ])
+                .db()?;
+            mapping.push((msg.uid, uid));
+            ctx.event(account, ChangeEvent::MessageAdded { mailbox: to, uid, modseq });
+        }
+        conn.prepare_cached(
+            "UPDATE accounts SET used_bytes = used_bytes + ?1, used_messages = used_messages + ?2 \
+             WHERE id = ?3",
+        )
+        .db()?
+        .execute(params![to_i64(total, "size")?, count, account])
+        .db()?;
+    }
+    Ok(CopyResult { uidvalidity, mapping })
+}
+
+/// One mailbox of a hierarchical rename.
+struct Rename {
+    id: MailboxId,
+    old: String,
+    new: String,
+}
+
+/// The renames `rename_mailbox` performs: `mb` itself first, then its inferiors by name, each
+/// checked for a valid and free new name. A new name may be the old name of another mailbox
+/// of the same rename (`A/B` to `A` turns `A/B/B` into `A/B`): that one is renamed away.
+fn plan_rename(conn: &Connection, account: AccountId, mb: &Mailbox, new_name: &str) -> Result<Vec<Rename>> {
+    let old_prefix = format!("{}{HIERARCHY_DELIMITER}", mb.name);
+    // substr on characters rather than LIKE, whose wildcards may occur in names.
+    let inferiors: Vec<(MailboxId, String)> = {
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT id, name FROM mailboxes WHERE account_id = ?1 AND substr(name, 1, ?2) = ?3 \
+                 ORDER BY name",
+            )
+            .db()?;
+        let prefix_chars = i64::try_from(old_prefix.chars().count()).unwrap_or(i64::MAX);
+        let rows = stmt
+            .query_map(params![account, prefix_chars, old_prefix], |r| Ok((r.get(0)?, r.get(1)?)))
+            .db()?;
+        rows.collect::<rusqlite::Result<_>>().db()?
+    };
+    let mut renames = vec![Rename { id: mb.id, old: mb.name.clone(), new: new_name.to_string() }];
+    for (id, old) in inferiors {
+        // The prefix matched on characters, so slicing after it is on a char boundary.
+        let new = normalize_mailbox_name(&format!("{new_name}{}", &old[mb.name.len()..]))?;
+        renames.push(Rename { id, old, new });
+    }
+    for r in &renames[1..] {
+        if let Some(other) = mailbox_named(conn, account, &r.new)?
+            && !renames.iter().any(|x| x.id == other.id)
+        {
+            return Err(StoreError::AlreadyExists { kind: "mailbox", name: r.new.clone() });
+        }
+    }
+    Ok(renames)
+}
+
+/// Moves the subscriptions of renamed mailboxes to their new names: all removed first, then
+/// all added, so that a new name that is another one's old name ends up right.
+fn rename_subscriptions(conn: &Connection, account: AccountId, renames: &[Rename]) -> Result<()> {
+    let mut delete =
+        conn.prepare_cached("DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2").db()?;
+    let mut moved = Vec::new();
+    for r in renames {
+        if delete.execute(params![account, r.old]).db()? > 0 {
+            moved.push(r.new.as_str());
+        }
+    }
+    for name in moved {
+        add_subscription(conn, account, name)?;
+    }
+    Ok(())
+}
+
+/// Renames the mailboxes. With inferiors, every row first gets a placeholder name (control
+/// characters never occur in real names) so that the unique `(account_id, name)` constraint,
+/// checked row by row, never sees two mailboxes swap names halfway.
+fn apply_renames(conn: &Connection, renames: &[Rename]) -> Result<()> {
+    let mut update = conn.prepare_cached("UPDATE mailboxes SET name = ?1 WHERE id = ?2").db()?;
+    if renames.len() > 1 {
+        for r in renames {
+            update.execute(params![format!("\u{1}rename\u{1}{}", r.id), r.id]).db()?;
+        }
+    }
+    for r in renames {
+        update.execute(params![r.new, r.id]).db()?;
+    }
+    Ok(())
 }
 
 const QUEUE_ID_ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
@@ -914,6 +1176,7 @@ impl Store for SqliteStore {
                 )
                 .db()?;
             for (name, special_use) in DEFAULT_MAILBOXES {
+                add_subscription(conn, id, name)?;
                 insert_mailbox(conn, id, name, *special_use)?;
             }
             account_by_id_in(conn, id)?
@@ -940,6 +1203,7 @@ impl Store for SqliteStore {
             }
             ctx.conn.execute("DELETE FROM mailboxes WHERE account_id = ?1", [id]).db()?;
             ctx.conn.execute("DELETE FROM aliases WHERE account_id = ?1", [id]).db()?;
+            ctx.conn.execute("DELETE FROM subscriptions WHERE account_id = ?1", [id]).db()?;
             ctx.conn.execute("DELETE FROM accounts WHERE id = ?1", [id]).db()?;
             Ok(())
         })
@@ -1165,21 +1429,158 @@ impl Store for SqliteStore {
     async fn rename_mailbox(&self, account: AccountId, mailbox: MailboxId, new_name: &str) -> Result<()> {
         let new_name = normalize_mailbox_name(new_name)?;
         self.write(move |ctx| {
-            let mb = require_mailbox(ctx.conn, account, mailbox)?;
+            let conn = ctx.conn;
+            let mb = require_mailbox(conn, account, mailbox)?;
             if mb.name == "INBOX" {
                 return Err(StoreError::Invalid {
                     what: "mailbox rename",
                     detail: "INBOX cannot be renamed here".into(),
                 });
             }
-            if mailbox_named(ctx.conn, account, &new_name)?.is_some() {
+            if mailbox_named(conn, account, &new_name)?.is_some() {
                 return Err(StoreError::AlreadyExists { kind: "mailbox", name: new_name });
             }
-            ctx.conn
-                .execute("UPDATE mailboxes SET name = ?1 WHERE id = ?2", params![new_name, mailbox])
-                .db()?;
-            ctx.event(account, ChangeEvent::MailboxRenamed { mailbox });
+            let old_prefix = format!("{}{HIERARCHY_DELIMITER}", mb.name);
+            if new_name.starts_with(&old_prefix) {
+                return Err(StoreError::Invalid {
+                    what: "mailbox rename",
+                    detail: format!("{new_name:?} is inside {:?} itself", mb.name),
+                });
+            }
+            let renames = plan_rename(conn, account, &mb, &new_name)?;
+            rename_subscriptions(conn, account, &renames)?;
+            apply_renames(conn, &renames)?;
+            for r in &renames {
+                ctx.event(account, ChangeEvent::MailboxRenamed { mailbox: r.id });
+            }
             Ok(())
+        })
+        .await
+    }
+
+    async fn set_mailbox_special_use(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        special_use: Option<SpecialUse>,
+    ) -> Result<()> {
+        self.write(move |ctx| {
+            let n = ctx
+                .conn
+                .execute(
+                    "UPDATE mailboxes SET special_use = ?1 WHERE id = ?2 AND account_id = ?3",
+                    params![special_use.map(SpecialUse::attribute), mailbox, account],
+                )
+                .db()?;
+            if n == 0 {
+                return Err(not_found("mailbox", mailbox));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn mailbox_status(&self, account: AccountId, mailbox: MailboxId) -> Result<MailboxStatus> {
+        self.read(move |conn| {
+            let (uidvalidity, uidnext, highestmodseq, recent_uid): (u32, i64, u64, i64) = conn
+                .prepare_cached(
+                    "SELECT uidvalidity, uidnext, highestmodseq, recent_uid FROM mailboxes \
+                     WHERE id = ?1 AND account_id = ?2",
+                )
+                .db()?
+                .query_row([mailbox, account], |r| Ok((r.get(0)?, r.get(1)?, get_u64(r, 2)?, r.get(3)?)))
+                .optional()
+                .db()?
+                .ok_or_else(|| not_found("mailbox", mailbox))?;
+            conn.prepare_cached(SQL_MAILBOX_AGGREGATES)
+                .db()?
+                .query_row(params![mailbox, Flags::SEEN.0, Flags::DELETED.0, recent_uid], |r| {
+                    Ok(MailboxStatus {
+                        messages: r.get(0)?,
+                        unseen: r.get(1)?,
+                        deleted: r.get(2)?,
+                        size: get_u64(r, 3)?,
+                        uidnext: uid_ceiling(uidnext),
+                        uidvalidity,
+                        highestmodseq,
+                        first_unseen_uid: r.get(4)?,
+                        recent: r.get(5)?,
+                    })
+                })
+                .db()
+        })
+        .await
+    }
+
+    async fn claim_recent(&self, account: AccountId, mailbox: MailboxId) -> Result<Uid> {
+        // A write job even when nothing is new: the read and the advance must not interleave
+        // with another session's claim, and the single writer serializes them. A job that
+        // changes nothing commits without writing, so it costs no fsync.
+        self.write(move |ctx| {
+            let (recent_uid, uidnext): (i64, i64) = ctx
+                .conn
+                .prepare_cached("SELECT recent_uid, uidnext FROM mailboxes WHERE id = ?1 AND account_id = ?2")
+                .db()?
+                .query_row([mailbox, account], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+                .db()?
+                .ok_or_else(|| not_found("mailbox", mailbox))?;
+            if recent_uid < uidnext {
+                ctx.conn
+                    .prepare_cached("UPDATE mailboxes SET recent_uid = ?1 WHERE id = ?2")
+                    .db()?
+                    .execute([uidnext, mailbox])
+                    .db()?;
+            }
+            Ok(uid_ceiling(recent_uid))
+        })
+        .await
+    }
+
+    // ---- subscriptions ----
+
+    async fn subscribe(&self, account: AccountId, name: &str) -> Result<()> {
+        let name = normalize_mailbox_name(name)?;
+        self.write(move |ctx| {
+            if account_by_id_in(ctx.conn, account)?.is_none() {
+                return Err(not_found("account", account));
+            }
+            add_subscription(ctx.conn, account, &name)
+        })
+        .await
+    }
+
+    async fn unsubscribe(&self, account: AccountId, name: &str) -> Result<()> {
+        // A name we would never store cannot be subscribed.
+        let Ok(name) = normalize_mailbox_name(name) else {
+            return Err(not_found("subscription", name));
+        };
+        self.write(move |ctx| {
+            let n = ctx
+                .conn
+                .execute(
+                    "DELETE FROM subscriptions WHERE account_id = ?1 AND name = ?2",
+                    params![account, name],
+                )
+                .db()?;
+            if n == 0 {
+                return Err(not_found("subscription", name));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn list_subscriptions(&self, account: AccountId) -> Result<Vec<String>> {
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT name FROM subscriptions WHERE account_id = ?1 \
+                     ORDER BY CASE WHEN name = 'INBOX' THEN 0 ELSE 1 END, name",
+                )
+                .db()?;
+            let rows = stmt.query_map([account], |r| r.get(0)).db()?;
+            rows.collect::<rusqlite::Result<_>>().db()
         })
         .await
     }
@@ -1206,6 +1607,46 @@ impl Store for SqliteStore {
         })
         .await
         .map_err(|e| StoreError::Database(format!("blob read task failed: {e}")))?
+    }
+
+    async fn blob_info(&self, blobs: &[BlobId]) -> Result<Vec<Option<Vec<u8>>>> {
+        if blobs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let blobs = blobs.to_vec();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached("SELECT info FROM blobs WHERE hash = ?1").db()?;
+            let mut out = Vec::with_capacity(blobs.len());
+            for blob in &blobs {
+                let info: Option<Option<Vec<u8>>> =
+                    stmt.query_row([blob.as_str()], |r| r.get(0)).optional().db()?;
+                out.push(info.flatten());
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn set_blob_info(&self, blob: &BlobId, info: Vec<u8>) -> Result<()> {
+        if info.len() > MAX_BLOB_INFO_LEN {
+            return Err(StoreError::Invalid {
+                what: "blob info",
+                detail: format!("{} bytes, at most {MAX_BLOB_INFO_LEN} allowed", info.len()),
+            });
+        }
+        let hash = blob.as_str().to_string();
+        // An ordinary write job, so it shares its group's fsync, and "returned" means "visible to
+        // blob_info". Setting what is already there writes nothing (no WAL frame, no fsync),
+        // which matters when several sessions render the same message at once.
+        self.write(move |ctx| {
+            ctx.conn
+                .prepare_cached("UPDATE blobs SET info = ?1 WHERE hash = ?2 AND info IS DISTINCT FROM ?1")
+                .db()?
+                .execute(params![info, hash])
+                .db()?;
+            Ok(())
+        })
+        .await
     }
 
     // ---- messages ----
@@ -1273,11 +1714,7 @@ impl Store for SqliteStore {
     async fn list_messages(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {
         self.read(move |conn| {
             require_mailbox(conn, account, mailbox)?;
-            let mut stmt = conn
-                .prepare_cached(&format!(
-                    "SELECT {MESSAGE_COLS} FROM messages WHERE mailbox_id = ?1 ORDER BY uid"
-                ))
-                .db()?;
+            let mut stmt = conn.prepare_cached(&sql_list_messages()).db()?;
             let rows = stmt.query_map([mailbox], message_from_row).db()?;
             rows.collect::<rusqlite::Result<_>>().db()
         })
@@ -1298,11 +1735,7 @@ impl Store for SqliteStore {
         self.write(move |ctx| {
             let conn = ctx.conn;
             let mb = require_mailbox(conn, account, mailbox)?;
-            let mut select = conn
-                .prepare_cached(&format!(
-                    "SELECT {MESSAGE_COLS} FROM messages WHERE mailbox_id = ?1 AND uid = ?2"
-                ))
-                .db()?;
+            let mut select = conn.prepare_cached(&sql_message_by_uid()).db()?;
             let mut update = conn
                 .prepare_cached(
                     "UPDATE messages SET flags = ?1, keywords = ?2, modseq = ?3 \
@@ -1350,17 +1783,18 @@ impl Store for SqliteStore {
         uids.sort_unstable();
         uids.dedup();
         self.write(move |ctx| {
-            require_mailbox(ctx.conn, account, mailbox)?;
+            let conn = ctx.conn;
+            require_mailbox(conn, account, mailbox)?;
+            // Prepared once; each UID is then one primary-key lookup inside this transaction.
+            let mut delete = conn
+                .prepare_cached(
+                    "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2 RETURNING blob, size",
+                )
+                .db()?;
             let mut removed = Vec::new();
             let mut bytes = 0u64;
             for uid in uids {
-                let deleted: Option<(BlobId, u64)> = ctx
-                    .conn
-                    .prepare_cached(
-                        "DELETE FROM messages WHERE mailbox_id = ?1 AND uid = ?2 \
-                         RETURNING blob, size",
-                    )
-                    .db()?
+                let deleted: Option<(BlobId, u64)> = delete
                     .query_row(params![mailbox, uid], |r| Ok((get_blob(r, 0)?, get_u64(r, 1)?)))
                     .optional()
                     .db()?;
@@ -1386,6 +1820,38 @@ impl Store for SqliteStore {
             Ok(removed)
         })
         .await
+    }
+
+    async fn copy_messages(
+        &self,
+        account: AccountId,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<CopyResult> {
+        let mut uids = uids.to_vec();
+        uids.sort_unstable();
+        uids.dedup();
+        self.write(move |ctx| transfer_messages(ctx, account, from, &uids, to, false)).await
+    }
+
+    async fn move_messages(
+        &self,
+        account: AccountId,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<CopyResult> {
+        if from == to {
+            return Err(StoreError::Invalid {
+                what: "move",
+                detail: "source and target are the same mailbox".into(),
+            });
+        }
+        let mut uids = uids.to_vec();
+        uids.sort_unstable();
+        uids.dedup();
+        self.write(move |ctx| transfer_messages(ctx, account, from, &uids, to, true)).await
     }
 
     // ---- quotas ----
@@ -1590,6 +2056,87 @@ mod tests {
         assert_eq!(refcount(&store, &blob).await, Some(1));
         assert!(BlobDir::open(dir.path()).expect("blobs").exists(&blob).expect("exists"));
         assert_eq!(store.read_blob(&blob).await.expect("read"), body);
+    }
+
+    /// The query plan of `sql` with every parameter NULL, one line per step.
+    fn query_plan(conn: &Connection, sql: &str) -> Result<String> {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).db()?;
+        let nulls = std::iter::repeat_n(rusqlite::types::Null, stmt.parameter_count());
+        let rows = stmt.query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3)).db()?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>().db()?.join("; "))
+    }
+
+    #[tokio::test]
+    async fn message_queries_use_the_primary_key() {
+        let (_dir, store) = open_store();
+        let [list, by_uid, aggregates] = store
+            .read(|conn| {
+                Ok([
+                    query_plan(conn, &sql_list_messages())?,
+                    query_plan(conn, &sql_message_by_uid())?,
+                    query_plan(conn, SQL_MAILBOX_AGGREGATES)?,
+                ])
+            })
+            .await
+            .expect("plans");
+        // A range scan of the clustered key, already in UID order (no sorting step).
+        assert_eq!(list, "SEARCH messages USING PRIMARY KEY (mailbox_id=?)");
+        assert_eq!(by_uid, "SEARCH messages USING PRIMARY KEY (mailbox_id=? AND uid=?)");
+        assert_eq!(aggregates, "SEARCH messages USING PRIMARY KEY (mailbox_id=?)");
+    }
+
+    /// Operations on large UID sets are one write job (one transaction) each, however many
+    /// UIDs they touch.
+    #[tokio::test]
+    async fn large_uid_sets_take_one_write_job() {
+        let (_dir, store) = open_store();
+        store.add_domain("example.org").await.expect("domain");
+        let new = NewAccount {
+            address: "a@example.org".into(),
+            password_hash: String::new(),
+            quota: None,
+            admin: false,
+        };
+        let account = store.create_account(new).await.expect("account");
+        let inbox = store.mailbox_by_name(account.id, "INBOX").await.expect("get").expect("inbox");
+        let archive = store.mailbox_by_name(account.id, "Archive").await.expect("get").expect("archive");
+        let body = Arc::new(b"Subject: many\r\n\r\nbody\r\n".to_vec());
+        let size = body.len() as u64;
+        let blob = store.put_blob(body).await.expect("put");
+        let msg = NewMessage { blob, size, internal_date: 0, flags: Flags::NONE, keywords: Vec::new() };
+        store.append(account.id, inbox.id, msg).await.expect("append");
+        for _ in 0..14 {
+            let uids: Vec<Uid> = store
+                .list_messages(account.id, inbox.id)
+                .await
+                .expect("list")
+                .iter()
+                .map(|m| m.uid)
+                .collect();
+            store.copy_messages(account.id, inbox.id, &uids, inbox.id).await.expect("copy");
+        }
+        let uids: Vec<Uid> =
+            store.list_messages(account.id, inbox.id).await.expect("list").iter().map(|m| m.uid).collect();
+        assert_eq!(uids.len(), 1 << 14);
+        let (some, rest) = uids.split_at(10_000);
+
+        let jobs = || store.write_stats().jobs;
+        let before = jobs();
+        let op = FlagOp { mode: FlagMode::Add, flags: Flags::SEEN, keywords: Vec::new() };
+        assert_eq!(store.store_flags(account.id, inbox.id, some, op).await.expect("store").len(), 10_000);
+        assert_eq!(jobs(), before + 1);
+        assert_eq!(
+            store.copy_messages(account.id, inbox.id, some, archive.id).await.expect("copy").mapping.len(),
+            10_000
+        );
+        assert_eq!(jobs(), before + 2);
+        assert_eq!(store.expunge(account.id, inbox.id, some).await.expect("expunge").len(), 10_000);
+        assert_eq!(jobs(), before + 3);
+        assert_eq!(
+            store.move_messages(account.id, inbox.id, rest, archive.id).await.expect("move").mapping.len(),
+            rest.len()
+        );
+        assert_eq!(jobs(), before + 4);
     }
 
     #[test]

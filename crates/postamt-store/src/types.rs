@@ -149,6 +149,9 @@ pub const DEFAULT_MAILBOXES: &[(&str, Option<SpecialUse>)] = &[
     ("Archive", Some(SpecialUse::Archive)),
 ];
 
+/// The mailbox hierarchy delimiter: `Work/Projects` is an inferior of `Work`.
+pub const HIERARCHY_DELIMITER: char = '/';
+
 /// A mailbox (folder) and its IMAP counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mailbox {
@@ -217,6 +220,36 @@ pub struct Appended {
     pub uidvalidity: u32,
     pub uid: Uid,
     pub modseq: ModSeq,
+}
+
+/// Result of `copy_messages` and `move_messages`: what RFC 4315 COPYUID reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyResult {
+    /// UIDVALIDITY of the target mailbox.
+    pub uidvalidity: u32,
+    /// Source UID to new UID in the target, in ascending source UID order; only for the source
+    /// UIDs that existed. New UIDs ascend in the same order.
+    pub mapping: Vec<(Uid, Uid)>,
+}
+
+/// Counters of one mailbox, as IMAP STATUS and SELECT report them; all from one snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxStatus {
+    pub messages: u32,
+    /// Messages without `\Seen`.
+    pub unseen: u32,
+    /// Messages with `\Deleted`.
+    pub deleted: u32,
+    /// Sum of the message sizes in bytes (RFC 8438 STATUS SIZE).
+    pub size: u64,
+    pub uidnext: Uid,
+    pub uidvalidity: u32,
+    pub highestmodseq: ModSeq,
+    /// Lowest UID without `\Seen` (SELECT's `[UNSEEN n]` wants its sequence number).
+    pub first_unseen_uid: Option<Uid>,
+    /// Messages that no session has claimed as `\Recent` yet (STATUS RECENT of IMAP4rev1);
+    /// reading this does not claim them, see `Store::claim_recent`.
+    pub recent: u32,
 }
 
 /// How `store_flags` combines the given flags with the present ones.

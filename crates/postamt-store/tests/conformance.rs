@@ -1087,3 +1087,673 @@ async fn two_instances_share_one_directory() {
         assert_eq!(cli.quota(alice.id).await.expect("quota").used_messages as usize, 2 * N);
     }
 }
+
+// ---- IMAP support: copy and move ----
+
+#[tokio::test]
+async fn copy_keeps_metadata_and_shares_the_blob() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+        let archive = mailbox(s, alice.id, "Archive").await;
+        let (blob1, size1) = put(s, body("copy 1", 300)).await;
+        let (blob2, size2) = put(s, body("copy 2", 500)).await;
+        let m1 = NewMessage {
+            flags: Flags::SEEN.union(Flags::FLAGGED),
+            keywords: keywords(&["work", "$label1"]),
+            internal_date: 1_600_000_000,
+            ..new_message(&blob1, size1)
+        };
+        let m1 = s.append(alice.id, inbox.id, m1).await.expect("append 1");
+        let m2 =
+            NewMessage { flags: Flags::DELETED, internal_date: 1_650_000_000, ..new_message(&blob2, size2) };
+        let m2 = s.append(alice.id, inbox.id, m2).await.expect("append 2");
+        // Something in the target already, so the copies' UIDs do not start at 1.
+        append_new(s, alice.id, archive.id, "already there").await;
+        let archive_before = mailbox(s, alice.id, "Archive").await;
+        let originals = s.list_messages(alice.id, inbox.id).await.expect("list");
+        let mut rx = s.events().subscribe(alice.id);
+
+        // Unsorted, duplicated and nonexistent UIDs: the mapping is in source UID order.
+        let copied = s
+            .copy_messages(alice.id, inbox.id, &[m2.uid, 99, m1.uid, m2.uid], archive.id)
+            .await
+            .expect("copy");
+        assert_eq!(copied.uidvalidity, archive.uidvalidity, "{}", b.name);
+        assert_eq!(copied.mapping, [(m1.uid, 2), (m2.uid, 3)]);
+
+        let copies = s.list_messages(alice.id, archive.id).await.expect("list");
+        assert_eq!(copies.iter().map(|m| m.uid).collect::<Vec<_>>(), [1, 2, 3]);
+        for (orig, copy) in originals.iter().zip(&copies[1..]) {
+            assert_eq!(
+                (&copy.blob, copy.size, copy.internal_date, copy.flags, &copy.keywords),
+                (&orig.blob, orig.size, orig.internal_date, orig.flags, &orig.keywords),
+                "{}: copy of UID {}",
+                b.name,
+                orig.uid
+            );
+            assert!(copy.modseq > archive_before.highestmodseq);
+        }
+        assert_eq!(copies[1].keywords, keywords(&["$label1", "work"]));
+        assert!(copies[1].modseq < copies[2].modseq);
+        let archive_after = mailbox(s, alice.id, "Archive").await;
+        assert_eq!(
+            (archive_after.uidnext, archive_after.messages, archive_after.highestmodseq),
+            (4, 3, copies[2].modseq)
+        );
+        assert_eq!(s.list_messages(alice.id, inbox.id).await.expect("list"), originals, "source untouched");
+        assert_eq!((b.refcount(&blob1), b.refcount(&blob2)), (Some(2), Some(2)));
+        let usage = s.quota(alice.id).await.expect("quota");
+        assert_eq!((usage.used_bytes, usage.used_messages), (300 + 500 + 100 + 300 + 500, 5));
+
+        for (i, copy) in copies[1..].iter().enumerate() {
+            assert_eq!(
+                next_event(&mut rx).await,
+                ChangeEvent::MessageAdded { mailbox: archive.id, uid: copy.uid, modseq: copy.modseq },
+                "{}: event {i}",
+                b.name
+            );
+        }
+        assert!(matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Empty)));
+
+        // Into the same mailbox: a duplicate with the next UID.
+        let dup = s.copy_messages(alice.id, inbox.id, &[m1.uid], inbox.id).await.expect("copy to itself");
+        assert_eq!(dup, CopyResult { uidvalidity: inbox.uidvalidity, mapping: vec![(m1.uid, 3)] });
+        assert_eq!(b.refcount(&blob1), Some(3));
+
+        // Nothing that exists: nothing changes, but the target's UIDVALIDITY is still reported.
+        let hms = mailbox(s, alice.id, "Archive").await.highestmodseq;
+        let none = s.copy_messages(alice.id, inbox.id, &[42, 43], archive.id).await.expect("copy nothing");
+        assert_eq!(none, CopyResult { uidvalidity: archive.uidvalidity, mapping: Vec::new() });
+        assert_eq!(s.copy_messages(alice.id, inbox.id, &[], archive.id).await.expect("copy nothing"), none);
+        assert_eq!(mailbox(s, alice.id, "Archive").await.highestmodseq, hms);
+        let _ = next_event(&mut rx).await; // the duplicate in INBOX
+        assert!(matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Empty)));
+
+        // The copies are independent messages: they keep their bodies without the originals.
+        s.expunge(alice.id, inbox.id, &[1, 2, 3]).await.expect("expunge originals");
+        assert_eq!((b.refcount(&blob1), b.refcount(&blob2)), (Some(1), Some(1)));
+        assert!(b.blob_file_exists(&blob1) && b.blob_file_exists(&blob2));
+        assert_eq!(s.read_blob(&copies[2].blob).await.expect("read").len(), 500);
+        assert!(nf(s.copy_messages(alice.id, inbox.id, &[1], archive.id + 1000).await));
+    }
+}
+
+#[tokio::test]
+async fn copy_over_quota_is_refused_as_a_whole() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        s.set_quota("alice@example.org", Some(1000)).await.expect("quota");
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+        let archive = mailbox(s, alice.id, "Archive").await;
+        let (blob1, size1) = put(s, body("q1", 300)).await;
+        let (blob2, size2) = put(s, body("q2", 300)).await;
+        s.append(alice.id, inbox.id, new_message(&blob1, size1)).await.expect("append");
+        s.append(alice.id, inbox.id, new_message(&blob2, size2)).await.expect("append");
+        let mut rx = s.events().subscribe(alice.id);
+
+        // 600 more do not fit into the remaining 400: nothing is copied, not even one.
+        let refused = s.copy_messages(alice.id, inbox.id, &[1, 2], archive.id).await;
+        assert!(matches!(refused, Err(StoreError::OverQuota)), "{}: {refused:?}", b.name);
+        assert!(s.list_messages(alice.id, archive.id).await.expect("list").is_empty());
+        assert_eq!(mailbox(s, alice.id, "Archive").await, archive, "counters untouched");
+        assert_eq!((b.refcount(&blob1), b.refcount(&blob2)), (Some(1), Some(1)));
+        let usage = s.quota(alice.id).await.expect("quota");
+        assert_eq!((usage.used_bytes, usage.used_messages), (600, 2));
+
+        // One of them fits.
+        let copied = s.copy_messages(alice.id, inbox.id, &[2], archive.id).await.expect("copy fits");
+        assert_eq!(copied.mapping, [(2, 1)]);
+        assert_eq!(s.quota(alice.id).await.expect("quota").used_bytes, 900);
+        assert_eq!(
+            next_event(&mut rx).await,
+            ChangeEvent::MessageAdded { mailbox: archive.id, uid: 1, modseq: archive.highestmodseq + 1 },
+            "{}: the refused copy published nothing",
+            b.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn move_removes_the_source_atomically() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+        let archive = mailbox(s, alice.id, "Archive").await;
+        let (blob, size) = put(s, body("move 1", 250)).await;
+        let flagged = NewMessage {
+            flags: Flags::ANSWERED,
+            keywords: keywords(&["$forwarded"]),
+            internal_date: 1_500_000_000,
+            ..new_message(&blob, size)
+        };
+        s.append(alice.id, inbox.id, flagged).await.expect("append 1");
+        append_new(s, alice.id, inbox.id, "move 2").await;
+        append_new(s, alice.id, inbox.id, "move 3").await;
+        append_new(s, alice.id, archive.id, "already there").await;
+        let originals = s.list_messages(alice.id, inbox.id).await.expect("list");
+        let inbox_before = mailbox(s, alice.id, "INBOX").await;
+        let usage_before = s.quota(alice.id).await.expect("quota");
+        // Full: moving must still work, it adds nothing to the account.
+        s.set_quota("alice@example.org", Some(usage_before.used_bytes)).await.expect("quota");
+        let mut rx = s.events().subscribe(alice.id);
+
+        let moved = s.move_messages(alice.id, inbox.id, &[3, 77, 1], archive.id).await.expect("move");
+        assert_eq!(moved, CopyResult { uidvalidity: archive.uidvalidity, mapping: vec![(1, 2), (3, 3)] });
+
+        let left = s.list_messages(alice.id, inbox.id).await.expect("list");
+        assert_eq!(left, [originals[1].clone()], "{}", b.name);
+        let arrived = s.list_messages(alice.id, archive.id).await.expect("list");
+        assert_eq!(arrived.iter().map(|m| m.uid).collect::<Vec<_>>(), [1, 2, 3]);
+        for (orig, new) in [(&originals[0], &arrived[1]), (&originals[2], &arrived[2])] {
+            assert_eq!(
+                (&new.blob, new.size, new.internal_date, new.flags, &new.keywords),
+                (&orig.blob, orig.size, orig.internal_date, orig.flags, &orig.keywords)
+            );
+        }
+        assert_eq!(b.refcount(&blob), Some(1), "{}: references unchanged", b.name);
+        assert_eq!(s.quota(alice.id).await.expect("quota").used_bytes, usage_before.used_bytes);
+        assert_eq!(s.quota(alice.id).await.expect("quota").used_messages, usage_before.used_messages);
+        let inbox_after = mailbox(s, alice.id, "INBOX").await;
+        assert_eq!((inbox_after.messages, inbox_after.uidnext), (1, 4));
+        assert!(inbox_after.highestmodseq > inbox_before.highestmodseq, "the removal is a change");
+        let archive_after = mailbox(s, alice.id, "Archive").await;
+        assert_eq!((archive_after.messages, archive_after.uidnext), (3, 4));
+        assert_eq!(archive_after.highestmodseq, arrived[2].modseq);
+
+        assert_eq!(
+            next_event(&mut rx).await,
+            ChangeEvent::MessageAdded { mailbox: archive.id, uid: 2, modseq: arrived[1].modseq }
+        );
+        assert_eq!(
+            next_event(&mut rx).await,
+            ChangeEvent::MessageAdded { mailbox: archive.id, uid: 3, modseq: arrived[2].modseq }
+        );
+        assert_eq!(next_event(&mut rx).await, ChangeEvent::Expunged { mailbox: inbox.id, uids: vec![1, 3] });
+
+        // Moving back gives new UIDs: they are never reused.
+        let back = s.move_messages(alice.id, archive.id, &[2], inbox.id).await.expect("move back");
+        assert_eq!(back.mapping, [(2, 4)]);
+        assert_eq!(back.uidvalidity, inbox.uidvalidity);
+        let _ = (next_event(&mut rx).await, next_event(&mut rx).await);
+
+        // Nothing that exists: nothing happens, nothing is published.
+        let none = s.move_messages(alice.id, inbox.id, &[1, 3], archive.id).await.expect("move nothing");
+        assert!(none.mapping.is_empty());
+        assert_eq!(mailbox(s, alice.id, "Archive").await.highestmodseq, archive_after.highestmodseq + 1);
+        assert!(matches!(rx.try_recv(), Err(broadcast::error::TryRecvError::Empty)));
+
+        assert!(matches!(
+            s.move_messages(alice.id, inbox.id, &[2], inbox.id).await,
+            Err(StoreError::Invalid { .. })
+        ));
+        assert_eq!(s.list_messages(alice.id, inbox.id).await.expect("list").len(), 2);
+    }
+}
+
+#[tokio::test]
+async fn copy_and_move_refuse_other_accounts_mailboxes() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let bob = account(s, "bob@example.org").await;
+        let alice_inbox = mailbox(s, alice.id, "INBOX").await;
+        let bob_inbox = mailbox(s, bob.id, "INBOX").await;
+        let alice_msg = append_new(s, alice.id, alice_inbox.id, "alice's").await;
+        let bob_msg = append_new(s, bob.id, bob_inbox.id, "bob's").await;
+        let (alice_before, bob_before) =
+            (mailbox(s, alice.id, "INBOX").await, mailbox(s, bob.id, "INBOX").await);
+
+        // Reading from, or writing into, a mailbox of another account.
+        assert!(nf(s.copy_messages(alice.id, bob_inbox.id, &[bob_msg.uid], alice_inbox.id).await));
+        assert!(nf(s.copy_messages(alice.id, alice_inbox.id, &[alice_msg.uid], bob_inbox.id).await));
+        assert!(nf(s.move_messages(alice.id, bob_inbox.id, &[bob_msg.uid], alice_inbox.id).await));
+        assert!(nf(s.move_messages(alice.id, alice_inbox.id, &[alice_msg.uid], bob_inbox.id).await));
+        // Nothing moved either way.
+        assert_eq!(s.list_messages(alice.id, alice_inbox.id).await.expect("list").len(), 1, "{}", b.name);
+        assert_eq!(s.list_messages(bob.id, bob_inbox.id).await.expect("list").len(), 1);
+        assert_eq!(mailbox(s, alice.id, "INBOX").await, alice_before, "counters untouched");
+        assert_eq!(mailbox(s, bob.id, "INBOX").await, bob_before);
+        assert_eq!(s.quota(bob.id).await.expect("quota").used_messages, 1);
+        assert_eq!(s.quota(alice.id).await.expect("quota").used_messages, 1);
+    }
+}
+
+/// UID sets of IMAP size (`1:*` on a large mailbox) go through in one call each.
+#[tokio::test]
+async fn many_uids_in_one_call() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+        append_new(s, alice.id, inbox.id, "many").await;
+        // Doubling by copying into the same mailbox: 2^14 messages in 14 calls.
+        for round in 0..14 {
+            let uids: Vec<Uid> =
+                s.list_messages(alice.id, inbox.id).await.expect("list").iter().map(|m| m.uid).collect();
+            let copied = s.copy_messages(alice.id, inbox.id, &uids, inbox.id).await.expect("copy");
+            assert_eq!(copied.mapping.len(), uids.len(), "{}: round {round}", b.name);
+        }
+        const TOTAL: usize = 1 << 14;
+        const N: usize = 10_000;
+        let all = s.list_messages(alice.id, inbox.id).await.expect("list");
+        assert_eq!(all.len(), TOTAL);
+        let blob = all[0].blob.clone();
+        assert_eq!(b.refcount(&blob), Some(TOTAL as i64));
+
+        let some: Vec<Uid> = all.iter().map(|m| m.uid).take(N).collect();
+        let op = FlagOp { mode: FlagMode::Add, flags: Flags::SEEN, keywords: Vec::new() };
+        let changed = s.store_flags(alice.id, inbox.id, &some, op).await.expect("store");
+        assert_eq!(changed.len(), N);
+        assert!(changed.windows(2).all(|w| w[0].modseq < w[1].modseq));
+        let status = s.mailbox_status(alice.id, inbox.id).await.expect("status");
+        assert_eq!((status.messages as usize, status.unseen as usize), (TOTAL, TOTAL - N));
+
+        let removed = s.expunge(alice.id, inbox.id, &some).await.expect("expunge");
+        assert_eq!(removed, some);
+        let left = s.list_messages(alice.id, inbox.id).await.expect("list");
+        assert_eq!(left.len(), TOTAL - N);
+        assert!(left.iter().all(|m| !m.flags.contains(Flags::SEEN) && m.uid > some[N - 1]));
+        assert_eq!(b.refcount(&blob), Some((TOTAL - N) as i64));
+        let usage = s.quota(alice.id).await.expect("quota");
+        assert_eq!(usage.used_messages as usize, TOTAL - N);
+        assert_eq!(usage.used_bytes, (TOTAL - N) as u64 * 100);
+
+        let archive = mailbox(s, alice.id, "Archive").await;
+        let rest: Vec<Uid> = left.iter().map(|m| m.uid).collect();
+        let moved = s.move_messages(alice.id, inbox.id, &rest, archive.id).await.expect("move");
+        assert_eq!(moved.mapping.len(), TOTAL - N);
+        assert!(s.list_messages(alice.id, inbox.id).await.expect("list").is_empty());
+        assert_eq!(mailbox(s, alice.id, "Archive").await.messages as usize, TOTAL - N);
+    }
+}
+
+// ---- IMAP support: mailboxes ----
+
+#[tokio::test]
+async fn subscriptions_are_kept_by_name() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let bob = account(s, "bob@example.org").await;
+        let defaults = ["INBOX", "Archive", "Drafts", "Junk", "Sent", "Trash"];
+        assert_eq!(s.list_subscriptions(alice.id).await.expect("list"), defaults, "{}", b.name);
+
+        // CREATE does not subscribe; SUBSCRIBE does, and twice is fine.
+        let lists = s.create_mailbox(alice.id, "Lists", None).await.expect("create");
+        assert!(!lists.subscribed);
+        assert!(!mailbox(s, alice.id, "Lists").await.subscribed);
+        s.subscribe(alice.id, "Lists").await.expect("subscribe");
+        s.subscribe(alice.id, "Lists").await.expect("subscribe again");
+        assert!(mailbox(s, alice.id, "Lists").await.subscribed);
+        s.subscribe(alice.id, "inbox").await.expect("INBOX is case-insensitive");
+
+        // A name without a mailbox may be subscribed; a mailbox created later is subscribed.
+        s.subscribe(alice.id, "Ghost").await.expect("subscribe nonexistent");
+        assert_eq!(s.mailbox_by_name(alice.id, "Ghost").await.expect("lookup"), None);
+        assert!(s.create_mailbox(alice.id, "Ghost", None).await.expect("create").subscribed);
+
+        // DELETE keeps the subscription.
+        s.delete_mailbox(alice.id, lists.id).await.expect("delete");
+        let subs = s.list_subscriptions(alice.id).await.expect("list");
+        assert_eq!(
+            subs,
+            ["INBOX", "Archive", "Drafts", "Ghost", "Junk", "Lists", "Sent", "Trash"],
+            "{}",
+            b.name
+        );
+        assert!(s.create_mailbox(alice.id, "Lists", None).await.expect("recreate").subscribed);
+
+        s.unsubscribe(alice.id, "Lists").await.expect("unsubscribe");
+        assert!(!mailbox(s, alice.id, "Lists").await.subscribed);
+        assert!(nf(s.unsubscribe(alice.id, "Lists").await));
+        assert!(nf(s.unsubscribe(alice.id, "Never").await));
+        assert!(nf(s.unsubscribe(alice.id, "").await));
+        s.unsubscribe(alice.id, "Inbox").await.expect("unsubscribe INBOX");
+        assert!(!mailbox(s, alice.id, "INBOX").await.subscribed);
+        assert!(matches!(s.subscribe(alice.id, "").await, Err(StoreError::Invalid { .. })));
+        assert!(matches!(s.subscribe(alice.id, "a\nb").await, Err(StoreError::Invalid { .. })));
+        assert!(nf(s.subscribe(alice.id + bob.id + 100, "X").await));
+
+        // RENAME moves the subscriptions of the mailbox and its inferiors, and only those.
+        let work = s.create_mailbox(alice.id, "Work", None).await.expect("create");
+        s.create_mailbox(alice.id, "Work/A", None).await.expect("create");
+        s.create_mailbox(alice.id, "Work/B", None).await.expect("create");
+        for name in ["Work", "Work/A", "Work/Ghost"] {
+            s.subscribe(alice.id, name).await.expect("subscribe");
+        }
+        s.rename_mailbox(alice.id, work.id, "Job").await.expect("rename");
+        assert!(mailbox(s, alice.id, "Job").await.subscribed);
+        assert!(mailbox(s, alice.id, "Job/A").await.subscribed);
+        assert!(!mailbox(s, alice.id, "Job/B").await.subscribed);
+        let subs = s.list_subscriptions(alice.id).await.expect("list");
+        assert!(subs.iter().any(|n| n == "Job") && subs.iter().any(|n| n == "Job/A"), "{subs:?}");
+        assert!(!subs.iter().any(|n| n == "Work" || n == "Work/A" || n == "Job/B"), "{subs:?}");
+        assert!(subs.iter().any(|n| n == "Work/Ghost"), "a subscription without a mailbox stays: {subs:?}");
+
+        // Other accounts are not affected; removing an account removes its subscriptions.
+        assert_eq!(s.list_subscriptions(bob.id).await.expect("list"), defaults);
+        s.subscribe(bob.id, "Bob's").await.expect("subscribe");
+        s.remove_account("bob@example.org").await.expect("remove account with subscriptions");
+        assert!(s.list_subscriptions(bob.id).await.expect("list").is_empty());
+        let bob = account(s, "bob@example.org").await;
+        assert_eq!(s.list_subscriptions(bob.id).await.expect("list"), defaults);
+    }
+}
+
+#[tokio::test]
+async fn rename_takes_inferiors_along() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let mut created = Vec::new();
+        for name in ["Work", "Work/A", "Work/A/B", "Workshop", "Work_", "Other/A/B"] {
+            created.push(s.create_mailbox(alice.id, name, None).await.expect("create"));
+        }
+        let work_a = &created[1];
+        append_new(s, alice.id, work_a.id, "in Work/A").await;
+        let mut rx = s.events().subscribe(alice.id);
+
+        s.rename_mailbox(alice.id, created[0].id, "Job").await.expect("rename");
+        for (old, new) in [(0, "Job"), (1, "Job/A"), (2, "Job/A/B")] {
+            let m = mailbox(s, alice.id, new).await;
+            assert_eq!(
+                (m.id, m.uidvalidity),
+                (created[old].id, created[old].uidvalidity),
+                "{}: {new}",
+                b.name
+            );
+        }
+        for gone in ["Work", "Work/A", "Work/A/B"] {
+            assert_eq!(s.mailbox_by_name(alice.id, gone).await.expect("lookup"), None, "{gone}");
+        }
+        // Only inferiors move: a name merely starting with the same letters stays.
+        assert_eq!(mailbox(s, alice.id, "Workshop").await.id, created[3].id);
+        assert_eq!(mailbox(s, alice.id, "Work_").await.id, created[4].id);
+        assert_eq!(s.list_messages(alice.id, work_a.id).await.expect("list").len(), 1);
+        let mut renamed = HashSet::new();
+        for _ in 0..3 {
+            match next_event(&mut rx).await {
+                ChangeEvent::MailboxRenamed { mailbox } => assert!(renamed.insert(mailbox)),
+                other => panic!("{}: unexpected {other:?}", b.name),
+            }
+        }
+        assert_eq!(renamed, created[..3].iter().map(|m| m.id).collect::<HashSet<_>>());
+
+        // A conflict on any inferior refuses the whole rename.
+        let refused = s.rename_mailbox(alice.id, created[0].id, "Other").await;
+        assert!(matches!(refused, Err(StoreError::AlreadyExists { .. })), "{}: {refused:?}", b.name);
+        assert_eq!(mailbox(s, alice.id, "Job/A").await.id, created[1].id);
+        assert_eq!(mailbox(s, alice.id, "Job").await.id, created[0].id);
+        assert_eq!(s.mailbox_by_name(alice.id, "Other").await.expect("lookup"), None);
+        assert!(matches!(
+            s.rename_mailbox(alice.id, created[0].id, "Workshop").await,
+            Err(StoreError::AlreadyExists { .. })
+        ));
+        // Into itself: refused.
+        assert!(matches!(
+            s.rename_mailbox(alice.id, created[0].id, "Job/Deeper").await,
+            Err(StoreError::Invalid { .. })
+        ));
+        assert!(matches!(
+            s.rename_mailbox(alice.id, created[0].id, "Job").await,
+            Err(StoreError::AlreadyExists { .. })
+        ));
+
+        // An inferior alone: its parent stays.
+        s.rename_mailbox(alice.id, created[1].id, "Top").await.expect("rename inferior");
+        assert_eq!(mailbox(s, alice.id, "Top/B").await.id, created[2].id);
+        assert_eq!(mailbox(s, alice.id, "Job").await.id, created[0].id);
+        assert_eq!(s.mailbox_by_name(alice.id, "Job/A").await.expect("lookup"), None);
+
+        // Up one level: an inferior takes over the mailbox's own old name.
+        let x = s.create_mailbox(alice.id, "X/Y", None).await.expect("create");
+        let xyy = s.create_mailbox(alice.id, "X/Y/Y", None).await.expect("create");
+        s.subscribe(alice.id, "X/Y").await.expect("subscribe");
+        s.subscribe(alice.id, "X/Y/Y").await.expect("subscribe");
+        s.rename_mailbox(alice.id, x.id, "X").await.expect("rename up");
+        assert_eq!(mailbox(s, alice.id, "X").await.id, x.id);
+        assert_eq!(mailbox(s, alice.id, "X/Y").await.id, xyy.id);
+        assert!(mailbox(s, alice.id, "X").await.subscribed && mailbox(s, alice.id, "X/Y").await.subscribed);
+        assert_eq!(s.mailbox_by_name(alice.id, "X/Y/Y").await.expect("lookup"), None);
+        assert!(!s.list_subscriptions(alice.id).await.expect("list").iter().any(|n| n == "X/Y/Y"));
+    }
+}
+
+#[tokio::test]
+async fn special_use_can_be_changed() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let bob = account(s, "bob@example.org").await;
+        let stuff = s.create_mailbox(alice.id, "Stuff", None).await.expect("create");
+        s.set_mailbox_special_use(alice.id, stuff.id, Some(SpecialUse::All)).await.expect("set");
+        assert_eq!(mailbox(s, alice.id, "Stuff").await.special_use, Some(SpecialUse::All), "{}", b.name);
+        // Roles need not be unique.
+        s.set_mailbox_special_use(alice.id, stuff.id, Some(SpecialUse::Trash)).await.expect("set");
+        assert_eq!(mailbox(s, alice.id, "Trash").await.special_use, Some(SpecialUse::Trash));
+        assert_eq!(mailbox(s, alice.id, "Stuff").await.special_use, Some(SpecialUse::Trash));
+        s.set_mailbox_special_use(alice.id, stuff.id, None).await.expect("clear");
+        assert_eq!(mailbox(s, alice.id, "Stuff").await.special_use, None);
+
+        let bob_sent = mailbox(s, bob.id, "Sent").await;
+        assert!(nf(s.set_mailbox_special_use(alice.id, bob_sent.id, None).await));
+        assert_eq!(mailbox(s, bob.id, "Sent").await.special_use, Some(SpecialUse::Sent));
+        assert!(nf(s.set_mailbox_special_use(alice.id, stuff.id + 1000, None).await));
+    }
+}
+
+#[tokio::test]
+async fn mailbox_status_counts() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let bob = account(s, "bob@example.org").await;
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+        let empty = s.mailbox_status(alice.id, inbox.id).await.expect("status");
+        assert_eq!(
+            empty,
+            MailboxStatus {
+                messages: 0,
+                unseen: 0,
+                deleted: 0,
+                size: 0,
+                uidnext: 1,
+                uidvalidity: inbox.uidvalidity,
+                highestmodseq: inbox.highestmodseq,
+                first_unseen_uid: None,
+                recent: 0,
+            },
+            "{}",
+            b.name
+        );
+
+        for (i, flags) in [Flags::SEEN, Flags::NONE, Flags::SEEN.union(Flags::DELETED), Flags::DELETED]
+            .into_iter()
+            .enumerate()
+        {
+            let (blob, size) = put(s, body(&format!("status {i}"), 100 * (i + 1))).await;
+            s.append(alice.id, inbox.id, NewMessage { flags, ..new_message(&blob, size) })
+                .await
+                .expect("append");
+        }
+        let status = s.mailbox_status(alice.id, inbox.id).await.expect("status");
+        let mb = mailbox(s, alice.id, "INBOX").await;
+        assert_eq!(
+            status,
+            MailboxStatus {
+                messages: 4,
+                unseen: 2,
+                deleted: 2,
+                size: 1000,
+                uidnext: 5,
+                uidvalidity: inbox.uidvalidity,
+                highestmodseq: mb.highestmodseq,
+                first_unseen_uid: Some(2),
+                recent: 4,
+            },
+            "{}",
+            b.name
+        );
+        assert_eq!((status.messages, status.uidnext), (mb.messages, mb.uidnext));
+
+        let op = FlagOp { mode: FlagMode::Add, flags: Flags::SEEN, keywords: Vec::new() };
+        s.store_flags(alice.id, inbox.id, &[2], op).await.expect("flags");
+        let status = s.mailbox_status(alice.id, inbox.id).await.expect("status");
+        assert_eq!((status.unseen, status.first_unseen_uid), (1, Some(4)));
+        assert_eq!(status.highestmodseq, mailbox(s, alice.id, "INBOX").await.highestmodseq);
+
+        s.expunge(alice.id, inbox.id, &[4]).await.expect("expunge");
+        s.claim_recent(alice.id, inbox.id).await.expect("claim");
+        let status = s.mailbox_status(alice.id, inbox.id).await.expect("status");
+        assert_eq!(
+            (
+                status.messages,
+                status.unseen,
+                status.deleted,
+                status.size,
+                status.first_unseen_uid,
+                status.recent
+            ),
+            (3, 0, 1, 600, None, 0)
+        );
+        assert_eq!(status.uidnext, 5);
+
+        let bob_inbox = mailbox(s, bob.id, "INBOX").await;
+        assert!(nf(s.mailbox_status(alice.id, bob_inbox.id).await));
+        assert!(nf(s.mailbox_status(alice.id, bob_inbox.id + 1000).await));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recent_is_claimed_by_exactly_one_caller() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let bob = account(s, "bob@example.org").await;
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+
+        // Nothing arrived yet: the marker is UIDNEXT, and stays there.
+        assert_eq!(s.claim_recent(alice.id, inbox.id).await.expect("claim"), 1, "{}", b.name);
+        assert_eq!(s.claim_recent(alice.id, inbox.id).await.expect("claim"), 1);
+        append_new(s, alice.id, inbox.id, "r1").await;
+        append_new(s, alice.id, inbox.id, "r2").await;
+        // The first claim gets UIDs 1 and 2; the next one nothing (no UID >= 3 exists).
+        assert_eq!(s.claim_recent(alice.id, inbox.id).await.expect("claim"), 1);
+        assert_eq!(s.claim_recent(alice.id, inbox.id).await.expect("claim"), 3);
+        let r3 = append_new(s, alice.id, inbox.id, "r3").await;
+        assert_eq!(s.claim_recent(alice.id, inbox.id).await.expect("claim"), r3.uid);
+        assert_eq!(s.claim_recent(alice.id, inbox.id).await.expect("claim"), r3.uid + 1);
+
+        // Concurrent claims: exactly one gets the new messages.
+        for i in 0..3 {
+            append_new(s, alice.id, inbox.id, &format!("c{i}")).await;
+        }
+        let uidnext = mailbox(s, alice.id, "INBOX").await.uidnext;
+        let mut tasks = Vec::new();
+        for _ in 0..8 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move { s.claim_recent(alice.id, inbox.id).await }));
+        }
+        let mut got = Vec::new();
+        for t in tasks {
+            got.push(t.await.expect("join").expect("claim"));
+        }
+        got.sort_unstable();
+        assert_eq!(got[0], r3.uid + 1, "{}: {got:?}", b.name);
+        assert!(got[1..].iter().all(|&m| m == uidnext), "{}: {got:?}", b.name);
+
+        // Copied and moved messages are new in their target.
+        let archive = mailbox(s, alice.id, "Archive").await;
+        assert_eq!(s.claim_recent(alice.id, archive.id).await.expect("claim"), 1);
+        s.copy_messages(alice.id, inbox.id, &[1, 2], archive.id).await.expect("copy");
+        assert_eq!(s.claim_recent(alice.id, archive.id).await.expect("claim"), 1);
+        assert_eq!(s.claim_recent(alice.id, archive.id).await.expect("claim"), 3);
+        // Per mailbox: INBOX was not touched by the claims on Archive.
+        assert_eq!(s.claim_recent(alice.id, inbox.id).await.expect("claim"), uidnext);
+
+        let bob_inbox = mailbox(s, bob.id, "INBOX").await;
+        assert!(nf(s.claim_recent(alice.id, bob_inbox.id).await));
+        assert_eq!(s.claim_recent(bob.id, bob_inbox.id).await.expect("claim"), 1, "untouched by Alice");
+    }
+}
+
+// ---- IMAP support: derived data cached per blob ----
+
+#[tokio::test]
+async fn blob_info_round_trip_and_removal() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+        let archive = mailbox(s, alice.id, "Archive").await;
+        let bytes = body("info", 400);
+        let (blob, size) = put(s, bytes.clone()).await;
+        let (other, other_size) = put(s, body("other", 400)).await;
+        let unknown = BlobId::of(b"never stored");
+        assert!(s.blob_info(&[]).await.expect("nothing").is_empty());
+
+        // A blob nobody references has nothing to describe: setting is a silent no-op.
+        s.set_blob_info(&blob, b"early".to_vec()).await.expect("set unreferenced");
+        assert_eq!(s.blob_info(std::slice::from_ref(&blob)).await.expect("info"), [None], "{}", b.name);
+
+        s.append(alice.id, inbox.id, new_message(&blob, size)).await.expect("append");
+        s.append(alice.id, inbox.id, new_message(&other, other_size)).await.expect("append");
+        assert_eq!(s.blob_info(std::slice::from_ref(&blob)).await.expect("info"), [None]);
+        s.set_blob_info(&blob, b"ENVELOPE 1".to_vec()).await.expect("set");
+        let want = [Some(b"ENVELOPE 1".to_vec()), None, None, Some(b"ENVELOPE 1".to_vec())];
+        let got =
+            s.blob_info(&[blob.clone(), unknown.clone(), other.clone(), blob.clone()]).await.expect("info");
+        assert_eq!(got, want, "{}: in request order", b.name);
+
+        // Replaced; setting the same value again is fine; an empty value is a value.
+        s.set_blob_info(&blob, b"ENVELOPE 2".to_vec()).await.expect("replace");
+        s.set_blob_info(&blob, b"ENVELOPE 2".to_vec()).await.expect("same again");
+        s.set_blob_info(&other, Vec::new()).await.expect("empty");
+        assert_eq!(
+            s.blob_info(&[other.clone(), blob.clone()]).await.expect("info"),
+            [Some(Vec::new()), Some(b"ENVELOPE 2".to_vec())]
+        );
+
+        // Kept while any message references the blob, gone with its last reference.
+        s.copy_messages(alice.id, inbox.id, &[1], archive.id).await.expect("copy");
+        s.expunge(alice.id, inbox.id, &[1]).await.expect("expunge original");
+        assert_eq!(
+            s.blob_info(std::slice::from_ref(&blob)).await.expect("info"),
+            [Some(b"ENVELOPE 2".to_vec())]
+        );
+        s.expunge(alice.id, archive.id, &[1]).await.expect("expunge copy");
+        assert_eq!(s.blob_info(std::slice::from_ref(&blob)).await.expect("info"), [None]);
+        assert!(!b.blob_file_exists(&blob));
+
+        // The same content stored again starts without cached data.
+        let (again, again_size) = put(s, bytes).await;
+        s.append(alice.id, inbox.id, new_message(&again, again_size)).await.expect("append again");
+        assert_eq!(s.blob_info(&[again, other]).await.expect("info"), [None, Some(Vec::new())]);
+    }
+}
+
+#[tokio::test]
+async fn imap_state_survives_reopening() {
+    for b in backends() {
+        let alice = account(&b.store, "alice@example.org").await;
+        let inbox = mailbox(&b.store, alice.id, "INBOX").await;
+        let first = append_new(&b.store, alice.id, inbox.id, "persist").await;
+        let blob = b.store.list_messages(alice.id, inbox.id).await.expect("list")[0].blob.clone();
+        b.store.subscribe(alice.id, "Ghost").await.expect("subscribe");
+        b.store.set_blob_info(&blob, b"cached".to_vec()).await.expect("set");
+        assert_eq!(b.store.claim_recent(alice.id, inbox.id).await.expect("claim"), first.uid);
+        let subscriptions = b.store.list_subscriptions(alice.id).await.expect("list");
+        let Backend { store, dir, open, name, .. } = b;
+        drop(store);
+
+        let s = open(dir.path());
+        assert_eq!(s.list_subscriptions(alice.id).await.expect("list"), subscriptions, "{name}");
+        assert_eq!(s.blob_info(std::slice::from_ref(&blob)).await.expect("info"), [Some(b"cached".to_vec())]);
+        assert_eq!(s.claim_recent(alice.id, inbox.id).await.expect("claim"), first.uid + 1);
+        drop(dir);
+    }
+}

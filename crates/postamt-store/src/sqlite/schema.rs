@@ -8,7 +8,7 @@ use super::{BUSY_TIMEOUT, DbResult, db_context};
 use crate::{Result, StoreError};
 
 /// Schema migrations; entry `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 /// Booleans are INTEGER 0/1 (BOOLEAN in PostgreSQL); times are unix seconds. Messages and
 /// mailboxes are deliberately not `ON DELETE CASCADE`: deleting them must release blob
@@ -100,6 +100,50 @@ CREATE TABLE counters (
 );
 ";
 
+/// Version 2, for IMAP:
+/// - `subscriptions`: subscribed names per account, independent of mailboxes (RFC 9051 6.3.7:
+///   a subscription outlives its mailbox). Replaces `mailboxes.subscribed`; every mailbox was
+///   subscribed in version 1, and those subscriptions are kept. Cascading is fine here (no blob
+///   references hang off it).
+/// - `mailboxes.recent_uid`: the lowest UID no session has claimed as `\Recent`. 1 for existing
+///   mailboxes: no session ever claimed anything in version 1.
+/// - `blobs.info`: opaque data derived from the body, cached by the protocol layers; it goes
+///   with the row, i.e. with the blob's last reference.
+/// - `messages` becomes a `WITHOUT ROWID` table clustered on `(mailbox_id, uid)`: listing a
+///   mailbox is then one contiguous range scan instead of an index scan plus a row lookup per
+///   message (rows of one mailbox were interleaved with every other delivery), and each
+///   per-UID lookup is one B-tree search. Rows are small (a hash, a few integers, usually few keywords), as that layout wants.
+///   Nothing references `messages`, so it is rebuilt the documented way (create, copy, drop,
+///   rename). PostgreSQL gets the same access path from the primary key index.
+const SCHEMA_V2: &str = "
+CREATE TABLE subscriptions (
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    PRIMARY KEY (account_id, name)
+);
+INSERT INTO subscriptions (account_id, name)
+    SELECT account_id, name FROM mailboxes WHERE subscribed <> 0;
+ALTER TABLE mailboxes DROP COLUMN subscribed;
+ALTER TABLE mailboxes ADD COLUMN recent_uid INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE blobs ADD COLUMN info BLOB;
+CREATE TABLE messages_v2 (
+    mailbox_id INTEGER NOT NULL REFERENCES mailboxes (id),
+    uid INTEGER NOT NULL,
+    blob TEXT NOT NULL REFERENCES blobs (hash),
+    size INTEGER NOT NULL,
+    internal_date INTEGER NOT NULL,
+    flags INTEGER NOT NULL,
+    keywords TEXT NOT NULL DEFAULT '',
+    modseq INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+INSERT INTO messages_v2 (mailbox_id, uid, blob, size, internal_date, flags, keywords, modseq)
+    SELECT mailbox_id, uid, blob, size, internal_date, flags, keywords, modseq FROM messages;
+DROP TABLE messages;
+ALTER TABLE messages_v2 RENAME TO messages;
+CREATE INDEX messages_blob ON messages (blob);
+";
+
 pub(super) fn open_connection(path: &Path, reader: bool) -> Result<Connection> {
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if !reader {
@@ -140,4 +184,105 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<()> {
         tx.execute("INSERT INTO schema_version (version) VALUES (?1)", [version as i64 + 1]).db()?;
     }
     tx.commit().db()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+    use crate::sqlite::{DB_FILE, SqliteStore};
+    use crate::types::{Flags, MailboxStatus};
+
+    /// A data directory written by version 1: every mailbox had a `subscribed` column (all 1
+    /// in practice), messages lived in a rowid table.
+    fn write_version_1(dir: &Path) {
+        let conn = Connection::open(dir.join(DB_FILE)).expect("open");
+        conn.execute_batch(SCHEMA_V1).expect("schema v1");
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             INSERT INTO schema_version (version) VALUES (1);
+             INSERT INTO domains (name, created) VALUES ('example.org', 0);
+             INSERT INTO accounts (id, address, domain, password_hash, used_bytes, used_messages,
+                 created) VALUES (1, 'a@example.org', 'example.org', '', 300, 2, 0);
+             INSERT INTO mailboxes (id, account_id, name, special_use, uidvalidity, uidnext,
+                 highestmodseq, subscribed, message_count)
+                 VALUES (1, 1, 'INBOX', NULL, 100, 3, 5, 1, 2),
+                        (2, 1, 'Old', NULL, 101, 1, 1, 0, 0);
+             INSERT INTO blobs (hash, size, refcount) VALUES
+                 ('aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 100, 1),
+                 ('bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', 200, 1);
+             INSERT INTO messages (mailbox_id, uid, blob, size, internal_date, flags, keywords,
+                 modseq) VALUES
+                 (1, 1, 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 100, 7, 1,
+                  'x y', 3),
+                 (1, 2, 'bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb', 200, 8, 8,
+                  '', 4);",
+        )
+        .expect("version 1 data");
+    }
+
+    #[tokio::test]
+    async fn version_1_data_dirs_are_upgraded() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        write_version_1(dir.path());
+        let store = SqliteStore::open(dir.path()).expect("open and migrate");
+
+        let (version, messages_sql, subscribed_column): (i64, String, i64) = store
+            .read(|conn| {
+                conn.query_row(
+                    "SELECT (SELECT MAX(version) FROM schema_version), \
+                     (SELECT sql FROM sqlite_master WHERE name = 'messages'), \
+                     (SELECT COUNT(*) FROM pragma_table_info('mailboxes') WHERE name = 'subscribed')",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .db()
+            })
+            .await
+            .expect("schema");
+        assert_eq!(version, MIGRATIONS.len() as i64);
+        assert!(messages_sql.ends_with("WITHOUT ROWID"), "{messages_sql}");
+        assert_eq!(subscribed_column, 0);
+
+        // Subscriptions carried over from the old column.
+        assert_eq!(store.list_subscriptions(1).await.expect("subscriptions"), ["INBOX"]);
+        let boxes = store.list_mailboxes(1).await.expect("mailboxes");
+        assert_eq!(
+            boxes.iter().map(|m| (m.name.as_str(), m.subscribed)).collect::<Vec<_>>(),
+            [("INBOX", true), ("Old", false)]
+        );
+
+        // Messages intact, and usable by everything new.
+        let msgs = store.list_messages(1, 1).await.expect("messages");
+        assert_eq!(
+            msgs.iter().map(|m| (m.uid, m.flags, m.modseq)).collect::<Vec<_>>(),
+            [(1, Flags::SEEN, 3), (2, Flags::DELETED, 4)]
+        );
+        assert_eq!(msgs[0].keywords, ["x", "y"]);
+        assert_eq!(
+            store.mailbox_status(1, 1).await.expect("status"),
+            MailboxStatus {
+                messages: 2,
+                unseen: 1,
+                deleted: 1,
+                size: 300,
+                uidnext: 3,
+                uidvalidity: 100,
+                highestmodseq: 5,
+                first_unseen_uid: Some(2),
+                recent: 2,
+            }
+        );
+        // No session ever claimed anything before the upgrade.
+        assert_eq!(store.claim_recent(1, 1).await.expect("claim"), 1);
+        let copied = store.copy_messages(1, 1, &[1, 2], 2).await.expect("copy");
+        assert_eq!(copied.mapping, [(1, 1), (2, 2)]);
+        store.set_blob_info(&msgs[0].blob, b"info".to_vec()).await.expect("set info");
+        assert_eq!(store.blob_info(&[msgs[0].blob.clone()]).await.expect("info"), [Some(b"info".to_vec())]);
+        drop(store);
+
+        // Opening again does not migrate again.
+        let store = SqliteStore::open(dir.path()).expect("reopen");
+        assert_eq!(store.list_messages(1, 2).await.expect("messages").len(), 2);
+    }
 }

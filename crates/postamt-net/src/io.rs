@@ -1,13 +1,14 @@
-//! The buffered connection of one SMTP session.
+//! The buffered connection of one protocol session (SMTP, IMAP, POP3).
 //!
 //! Replies are collected and written only before the session next waits for input, which is
-//! what PIPELINING (RFC 2920) asks for: a batch of pipelined commands gets its replies in one
-//! write. Reads are bounded: a line longer than the limit is discarded up to its end.
+//! what pipelining asks for (SMTP PIPELINING, RFC 2920; IMAP, RFC 9051 section 5.5; POP3,
+//! RFC 2449): a batch of pipelined commands gets its replies in one write. Reads are
+//! bounded: a line longer than the limit is discarded up to its end.
 
 use std::io;
 use std::time::Duration;
 
-use postamt_net::Stream;
+use crate::Stream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -28,10 +29,19 @@ impl From<io::Error> for ReadError {
 
 pub enum Line {
     Complete(Vec<u8>),
-    TooLong,
+    /// The line exceeded the limit and was discarded; its first bytes are kept so that the
+    /// session can still name the command (an IMAP tag, say) in its error.
+    TooLong(Vec<u8>),
 }
 
+/// How much of an over-long line is kept for the error response.
+const TOO_LONG_PREFIX: usize = 64;
+
 const READ_CHUNK: usize = 16 * 1024;
+/// How long one write may wait for a client that does not read. Without it a stalled client
+/// would hold its session (and any lock it has, such as a POP3 maildrop) for as long as TCP
+/// keeps the connection.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 pub struct Io {
     stream: Option<Stream>,
@@ -54,10 +64,6 @@ impl Io {
         self.stream.as_ref().and_then(|s| s.tls_info()).map(|i| i.to_string())
     }
 
-    fn stream(&mut self) -> io::Result<&mut Stream> {
-        self.stream.as_mut().ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "stream closed"))
-    }
-
     pub fn buffered(&self) -> &[u8] {
         &self.rbuf[self.rpos..]
     }
@@ -72,18 +78,25 @@ impl Io {
 
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.wbuf.is_empty() {
-            let wbuf = std::mem::take(&mut self.wbuf);
-            let stream = self.stream()?;
-            stream.write_all(&wbuf).await?;
-            stream.flush().await?;
-            self.wbuf = wbuf;
+            let stream = self
+                .stream
+                .as_mut()
+                .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "stream closed"))?;
+            let write = async {
+                stream.write_all(&self.wbuf).await?;
+                stream.flush().await
+            };
+            tokio::time::timeout(WRITE_TIMEOUT, write)
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client does not read"))??;
             self.wbuf.clear();
         }
         Ok(())
     }
 
     /// Flushes pending replies, then waits for more input. With `shutdown`, gives up when
-    /// the server is shutting down (used only between commands).
+    /// the server is shutting down (used only between commands). Cancel-safe once the
+    /// flush is done: bytes are appended only as they are read.
     pub async fn fill(
         &mut self,
         timeout: Duration,
@@ -94,38 +107,44 @@ impl Io {
             self.rbuf.drain(..self.rpos);
             self.rpos = 0;
         }
-        let start = self.rbuf.len();
-        self.rbuf.resize(start + READ_CHUNK, 0);
+        self.rbuf.reserve(READ_CHUNK);
         let stream = self.stream.as_mut().ok_or(ReadError::Eof)?;
-        let read = tokio::time::timeout(timeout, stream.read(&mut self.rbuf[start..]));
+        let read = tokio::time::timeout(timeout, stream.read_buf(&mut self.rbuf));
         let result = match shutdown {
             Some(token) => tokio::select! {
                 r = read => r,
-                _ = token.cancelled() => {
-                    self.rbuf.truncate(start);
-                    return Err(ReadError::Shutdown);
-                }
+                _ = token.cancelled() => return Err(ReadError::Shutdown),
             },
             None => read.await,
         };
         match result {
-            Err(_) => {
-                self.rbuf.truncate(start);
-                Err(ReadError::Timeout)
-            }
-            Ok(Err(e)) => {
-                self.rbuf.truncate(start);
-                Err(ReadError::Io(e))
-            }
-            Ok(Ok(0)) => {
-                self.rbuf.truncate(start);
-                Err(ReadError::Eof)
-            }
-            Ok(Ok(n)) => {
-                self.rbuf.truncate(start + n);
-                Ok(())
-            }
+            Err(_) => Err(ReadError::Timeout),
+            Ok(Err(e)) => Err(ReadError::Io(e)),
+            Ok(Ok(0)) => Err(ReadError::Eof),
+            Ok(Ok(_)) => Ok(()),
         }
+    }
+
+    /// Reads exactly `n` bytes, appending them to `sink` (or dropping them when `None`).
+    pub async fn read_exact_into(
+        &mut self,
+        n: u64,
+        mut sink: Option<&mut Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<(), ReadError> {
+        let mut left = n;
+        while left > 0 {
+            if self.buffered().is_empty() {
+                self.fill(timeout, None).await?;
+            }
+            let take = self.buffered().len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            if let Some(sink) = sink.as_deref_mut() {
+                sink.extend_from_slice(&self.buffered()[..take]);
+            }
+            self.consume(take);
+            left -= take as u64;
+        }
+        Ok(())
     }
 
     /// Reads one line (without its line end) of at most `max` bytes including CRLF. A longer
@@ -137,13 +156,15 @@ impl Io {
         timeout: Duration,
         shutdown: Option<&CancellationToken>,
     ) -> Result<Line, ReadError> {
-        let mut discarding = false;
+        let mut discarded: Option<Vec<u8>> = None;
         loop {
             let buffered = self.buffered();
             if let Some(pos) = buffered.iter().position(|&b| b == b'\n') {
-                let too_long = discarding || pos + 1 > max;
+                let too_long = discarded.is_some() || pos + 1 > max;
                 let line = if too_long {
-                    Line::TooLong
+                    let prefix =
+                        discarded.take().unwrap_or_else(|| buffered[..pos.min(TOO_LONG_PREFIX)].to_vec());
+                    Line::TooLong(prefix)
                 } else {
                     let end = if pos > 0 && buffered[pos - 1] == b'\r' { pos - 1 } else { pos };
                     Line::Complete(buffered[..end].to_vec())
@@ -152,11 +173,14 @@ impl Io {
                 return Ok(line);
             }
             if buffered.len() >= max {
-                discarding = true;
+                if discarded.is_none() {
+                    discarded = Some(buffered[..buffered.len().min(TOO_LONG_PREFIX)].to_vec());
+                }
                 let n = buffered.len();
                 self.consume(n);
             }
-            let interruptible = if self.buffered().is_empty() && !discarding { shutdown } else { None };
+            let interruptible =
+                if self.buffered().is_empty() && discarded.is_none() { shutdown } else { None };
             self.fill(timeout, interruptible).await?;
         }
     }
