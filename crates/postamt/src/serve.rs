@@ -8,7 +8,9 @@ use anyhow::Context;
 use postamt_auth::{Authenticator, Throttle};
 use postamt_config::Config;
 use postamt_delivery::Delivery;
-use postamt_net::{ConnLimiter, ServeOptions};
+use postamt_imap::ImapService;
+use postamt_net::{ConnLimiter, ServeOptions, TlsAcceptor};
+use postamt_pop3::{MaildropLocks, Pop3Service};
 use postamt_smtp::{Mode, SmtpService};
 use postamt_store::SharedStore;
 use postamt_store::sqlite::SqliteStore;
@@ -49,16 +51,19 @@ async fn serve(config: Arc<Config>) -> anyhow::Result<()> {
     let tracker = TaskTracker::new();
     let limiter = Arc::new(ConnLimiter::new(config.limits.connections, config.limits.connections_per_ip));
 
+    let listeners = Listeners {
+        acceptor: acceptor.clone(),
+        limiter,
+        shutdown: shutdown.clone(),
+        tracker: tracker.clone(),
+    };
+
     let smtp_services = [
         ("smtp", &config.listen.smtp, Mode::Mx, false),
         ("submission", &config.listen.submission, Mode::Submission, false),
         ("submissions", &config.listen.submissions, Mode::Submission, true),
     ];
     for (service, addrs, mode, implicit_tls) in smtp_services {
-        if addrs.is_empty() {
-            continue;
-        }
-        let listeners = postamt_net::bind(service, addrs).await?;
         let svc = Arc::new(SmtpService {
             config: config.clone(),
             mode,
@@ -67,25 +72,41 @@ async fn serve(config: Arc<Config>) -> anyhow::Result<()> {
             delivery: delivery.clone(),
             shutdown: shutdown.clone(),
         });
-        let options = ServeOptions {
-            service,
-            implicit_tls: implicit_tls.then(|| acceptor.clone()),
-            limiter: limiter.clone(),
-            shutdown: shutdown.clone(),
-            tracker: tracker.clone(),
-            reject_message: b"421 4.7.0 Too many connections, try again later\r\n",
-            tls_handshake_timeout: Duration::from_secs(30),
-        };
-        postamt_net::serve(listeners, options, move |conn| svc.clone().handle(conn));
+        let reject = b"421 4.7.0 Too many connections, try again later\r\n";
+        listeners.start(service, addrs, implicit_tls, reject, move |conn| svc.clone().handle(conn)).await?;
     }
-    let later = [
-        ("imap", &config.listen.imap),
-        ("imaps", &config.listen.imaps),
-        ("pop3", &config.listen.pop3),
-        ("pop3s", &config.listen.pop3s),
-        ("http", &config.listen.http),
-        ("https", &config.listen.https),
-    ];
+
+    // POP3 (RFC 1939): one set of maildrop locks for both services, so that a maildrop open
+    // on one port is IN-USE on the other.
+    let pop3_locks = Arc::new(MaildropLocks::new());
+    let pop3_services = [("pop3", &config.listen.pop3, false), ("pop3s", &config.listen.pop3s, true)];
+    for (service, addrs, implicit_tls) in pop3_services {
+        let svc = Arc::new(Pop3Service {
+            config: config.clone(),
+            starttls: (!implicit_tls).then(|| acceptor.clone()),
+            auth: auth.clone(),
+            store: store.clone(),
+            shutdown: shutdown.clone(),
+            locks: pop3_locks.clone(),
+        });
+        let reject = b"-ERR [SYS/TEMP] Too many connections, try again later\r\n";
+        listeners.start(service, addrs, implicit_tls, reject, move |conn| svc.clone().handle(conn)).await?;
+    }
+
+    let imap_services = [("imap", &config.listen.imap, false), ("imaps", &config.listen.imaps, true)];
+    for (service, addrs, implicit_tls) in imap_services {
+        let svc = Arc::new(ImapService {
+            config: config.clone(),
+            starttls: (!implicit_tls).then(|| acceptor.clone()),
+            auth: auth.clone(),
+            store: store.clone(),
+            shutdown: shutdown.clone(),
+        });
+        let reject = b"* BYE Too many connections, try again later\r\n";
+        listeners.start(service, addrs, implicit_tls, reject, move |conn| svc.clone().handle(conn)).await?;
+    }
+
+    let later = [("http", &config.listen.http), ("https", &config.listen.https)];
     for (service, addrs) in later {
         if !addrs.is_empty() {
             tracing::warn!(
@@ -109,4 +130,45 @@ async fn serve(config: Arc<Config>) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// What every listener shares: TLS, connection limits, shutdown.
+struct Listeners {
+    acceptor: TlsAcceptor,
+    limiter: Arc<ConnLimiter>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Listeners {
+    /// Binds `addrs` (nothing when empty: the service is off) and serves each connection
+    /// with `handler`, after the TLS handshake when `implicit_tls`.
+    async fn start<F, Fut>(
+        &self,
+        service: &'static str,
+        addrs: &[std::net::SocketAddr],
+        implicit_tls: bool,
+        reject_message: &'static [u8],
+        handler: F,
+    ) -> anyhow::Result<()>
+    where
+        F: Fn(postamt_net::Conn) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        if addrs.is_empty() {
+            return Ok(());
+        }
+        let bound = postamt_net::bind(service, addrs).await?;
+        let options = ServeOptions {
+            service,
+            implicit_tls: implicit_tls.then(|| self.acceptor.clone()),
+            limiter: self.limiter.clone(),
+            shutdown: self.shutdown.clone(),
+            tracker: self.tracker.clone(),
+            reject_message,
+            tls_handshake_timeout: Duration::from_secs(30),
+        };
+        postamt_net::serve(bound, options, handler);
+        Ok(())
+    }
 }

@@ -436,3 +436,84 @@ impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
         self.0.signature_verification_algorithms.supported_schemes()
     }
 }
+
+// ---- IMAP helpers ----
+
+impl Client {
+    /// Reads exactly `n` bytes.
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        while self.buf.len() < n {
+            assert!(self.fill() > 0, "connection closed while reading {n} bytes");
+        }
+        self.buf.drain(..n).collect()
+    }
+
+    /// Reads one IMAP response line, with any literals it announces inlined.
+    pub fn imap_line(&mut self) -> String {
+        let mut out = String::new();
+        loop {
+            let line = self.line();
+            if line.is_empty() {
+                return out;
+            }
+            out.push_str(&line);
+            let trimmed = line.trim_end_matches("\r\n");
+            let literal = trimmed
+                .strip_suffix('}')
+                .and_then(|t| t.rfind('{').map(|i| &t[i + 1..]))
+                .and_then(|n| n.parse::<usize>().ok());
+            match literal {
+                Some(n) => out.push_str(&String::from_utf8_lossy(&self.bytes(n))),
+                None => return out,
+            }
+        }
+    }
+
+    /// Sends `tag command` and returns every response line up to and including the tagged
+    /// one, exactly as received.
+    pub fn imap(&mut self, tag: &str, command: &str) -> String {
+        self.send(format!("{tag} {command}\r\n").as_bytes());
+        self.imap_until(tag)
+    }
+
+    /// Reads responses up to and including the one tagged `tag`.
+    pub fn imap_until(&mut self, tag: &str) -> String {
+        let mut out = String::new();
+        loop {
+            let line = self.imap_line();
+            assert!(!line.is_empty(), "connection closed; so far: {out}");
+            out.push_str(&line);
+            if line.starts_with(&format!("{tag} ")) {
+                return out;
+            }
+        }
+    }
+
+    /// Like [`Client::imap`], asserting the tagged response is OK.
+    pub fn imap_ok(&mut self, tag: &str, command: &str) -> String {
+        let out = self.imap(tag, command);
+        let last = out.lines().last().unwrap_or_default();
+        assert!(last.starts_with(&format!("{tag} OK")), "{command}: {out}");
+        out
+    }
+}
+
+/// Configuration adding IMAP and POP3 listeners to the SMTP ones.
+pub const ALL_LISTENERS: &str = "[listen]\nsmtp = [\"127.0.0.1:0\"]\nsubmission = [\"127.0.0.1:0\"]\nsubmissions = [\"127.0.0.1:0\"]\nimap = [\"127.0.0.1:0\"]\nimaps = [\"127.0.0.1:0\"]\npop3 = [\"127.0.0.1:0\"]\npop3s = [\"127.0.0.1:0\"]\n";
+
+/// An IMAP session over implicit TLS, logged in as `user`.
+pub fn imap_login(server: &Server, user: &str) -> Client {
+    let mut c = Client::connect_tls(server.addr("imaps"));
+    let greeting = c.imap_line();
+    assert!(greeting.starts_with("* OK "), "{greeting}");
+    c.imap_ok("L1", &format!("LOGIN {user} \"{PASSWORD}\""));
+    c
+}
+
+/// Delivers a message to `to` over SMTP port 25.
+pub fn deliver(server: &Server, to: &str, message: &str) {
+    let mut c = mx_session(server);
+    let reply = send_mail(&mut c, "sender@remote.example", &[to], message);
+    assert!(reply.starts_with("250 "), "{reply}");
+    c.ok("QUIT", "221");
+}

@@ -1,0 +1,279 @@
+//! SEARCH (RFC 9051 section 6.4.4) with ESEARCH result options (RFC 4731) and SEARCHRES
+//! (RFC 5182). Flags, sizes and dates come from the view; header and body keys parse the
+//! message (headers decoded, RFC 2047 and transfer encodings undone, then matched as
+//! case-insensitive substrings).
+
+use postamt_mime::Message;
+use postamt_store::{Flags, MessageMeta};
+
+use super::selected::uid_set;
+use super::{Fatal, Outcome, Session, bad, no, ok};
+use crate::command::{Date, SearchCommand, SearchKey, SearchReturn};
+use crate::response::days_from_civil;
+
+fn day_of(unix: i64) -> i64 {
+    unix.div_euclid(86_400)
+}
+
+fn days(date: &Date) -> i64 {
+    days_from_civil(i64::from(date.year), i64::from(date.month), i64::from(date.day))
+}
+
+fn contains(haystack: &str, needle: &str) -> bool {
+    needle.is_empty() || haystack.to_lowercase().contains(&needle.to_lowercase())
+}
+
+/// Whether evaluating the key needs the message's content.
+fn needs_content(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::Bcc(_)
+        | SearchKey::Body(_)
+        | SearchKey::Cc(_)
+        | SearchKey::From(_)
+        | SearchKey::Header(..)
+        | SearchKey::SentBefore(_)
+        | SearchKey::SentOn(_)
+        | SearchKey::SentSince(_)
+        | SearchKey::Subject(_)
+        | SearchKey::Text(_)
+        | SearchKey::To(_) => true,
+        SearchKey::Not(k) => needs_content(k),
+        SearchKey::Or(a, b) => needs_content(a) || needs_content(b),
+        SearchKey::And(keys) => keys.iter().any(needs_content),
+        _ => false,
+    }
+}
+
+struct Candidate<'a> {
+    seq: u32,
+    meta: &'a MessageMeta,
+    recent: bool,
+    /// Sequence-set keys resolved beforehand, per key identity.
+    in_sets: &'a (dyn Fn(&SearchKey, u32, u32) -> bool + Sync),
+}
+
+fn eval(key: &SearchKey, c: &Candidate<'_>, msg: Option<&Message<'_>>) -> bool {
+    let flags = c.meta.flags;
+    let has_keyword = |k: &str| c.meta.keywords.iter().any(|x| x.eq_ignore_ascii_case(k));
+    let header = |name: &str, needle: &str| {
+        msg.is_some_and(|m| m.header_text(name).iter().any(|v| contains(v, needle)))
+    };
+    let address = |name: &str, needle: &str| msg.is_some_and(|m| contains(&m.address_text(name), needle));
+    // The calendar day in the sender's own zone (RFC 9051 section 6.4.4).
+    let sent =
+        || msg.and_then(|m| m.sent_date_with_zone()).map(|(secs, zone)| day_of(secs + i64::from(zone) * 60));
+    match key {
+        SearchKey::All => true,
+        SearchKey::Answered => flags.contains(Flags::ANSWERED),
+        SearchKey::Deleted => flags.contains(Flags::DELETED),
+        SearchKey::Draft => flags.contains(Flags::DRAFT),
+        SearchKey::Flagged => flags.contains(Flags::FLAGGED),
+        SearchKey::Seen => flags.contains(Flags::SEEN),
+        SearchKey::Unanswered => !flags.contains(Flags::ANSWERED),
+        SearchKey::Undeleted => !flags.contains(Flags::DELETED),
+        SearchKey::Undraft => !flags.contains(Flags::DRAFT),
+        SearchKey::Unflagged => !flags.contains(Flags::FLAGGED),
+        SearchKey::Unseen => !flags.contains(Flags::SEEN),
+        SearchKey::Recent => c.recent,
+        SearchKey::New => c.recent && !flags.contains(Flags::SEEN),
+        SearchKey::Old => !c.recent,
+        SearchKey::Keyword(k) => has_keyword(k),
+        SearchKey::Unkeyword(k) => !has_keyword(k),
+        SearchKey::Larger(n) => c.meta.size > *n,
+        SearchKey::Smaller(n) => c.meta.size < *n,
+        SearchKey::Before(d) => day_of(c.meta.internal_date) < days(d),
+        SearchKey::On(d) => day_of(c.meta.internal_date) == days(d),
+        SearchKey::Since(d) => day_of(c.meta.internal_date) >= days(d),
+        SearchKey::SentBefore(d) => sent().is_some_and(|s| s < days(d)),
+        SearchKey::SentOn(d) => sent().is_some_and(|s| s == days(d)),
+        SearchKey::SentSince(d) => sent().is_some_and(|s| s >= days(d)),
+        SearchKey::Subject(s) => header("Subject", s),
+        // RFC 9051: HEADER with an empty string matches every message with that field.
+        SearchKey::Header(name, s) => msg.is_some_and(|m| {
+            let values = m.header_text(name);
+            !values.is_empty() && values.iter().any(|v| contains(v, s))
+        }),
+        SearchKey::From(s) => address("From", s),
+        SearchKey::To(s) => address("To", s),
+        SearchKey::Cc(s) => address("Cc", s),
+        SearchKey::Bcc(s) => address("Bcc", s),
+        SearchKey::Body(s) => msg.is_some_and(|m| contains(&m.body_text(), s)),
+        SearchKey::Text(s) => msg.is_some_and(|m| {
+            contains(&m.body_text(), s)
+                || m.section(&[], postamt_mime::SectionText::Header)
+                    .is_some_and(|h| contains(&decode_header_block(&h, m), s))
+        }),
+        SearchKey::Uid(_) | SearchKey::Sequence(_) => (c.in_sets)(key, c.seq, c.meta.uid),
+        SearchKey::Not(k) => !eval(k, c, msg),
+        SearchKey::Or(a, b) => eval(a, c, msg) || eval(b, c, msg),
+        SearchKey::And(keys) => keys.iter().all(|k| eval(k, c, msg)),
+    }
+}
+
+/// The header block as searchable text: raw, plus every field's decoded value.
+fn decode_header_block(raw: &[u8], msg: &Message<'_>) -> String {
+    let mut text = String::from_utf8_lossy(raw).into_owned();
+    for name in ["Subject", "From", "To", "Cc", "Bcc", "Reply-To", "Sender"] {
+        for v in msg.header_text(name) {
+            text.push('\n');
+            text.push_str(&v);
+        }
+    }
+    text
+}
+
+/// Collects the sequence-set keys of a search, so they are resolved once.
+fn collect_sets<'k>(key: &'k SearchKey, out: &mut Vec<&'k SearchKey>) {
+    match key {
+        SearchKey::Uid(_) | SearchKey::Sequence(_) => out.push(key),
+        SearchKey::Not(k) => collect_sets(k, out),
+        SearchKey::Or(a, b) => {
+            collect_sets(a, out);
+            collect_sets(b, out);
+        }
+        SearchKey::And(keys) => keys.iter().for_each(|k| collect_sets(k, out)),
+        _ => {}
+    }
+}
+
+impl Session<'_> {
+    pub(crate) async fn search(&mut self, tag: &str, cmd: SearchCommand) -> Result<Outcome, Fatal> {
+        if let Some(charset) = &cmd.charset
+            && !charset.eq_ignore_ascii_case("UTF-8")
+            && !charset.eq_ignore_ascii_case("US-ASCII")
+        {
+            return Ok(no("[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"));
+        }
+        let Some(view) = self.selected.as_ref() else { return Ok(bad("No mailbox selected")) };
+        let root = SearchKey::And(cmd.keys.clone());
+
+        // Resolve each sequence-set key to a sorted list of view indices.
+        let mut set_keys = Vec::new();
+        collect_sets(&root, &mut set_keys);
+        let mut resolved: Vec<(&SearchKey, Vec<usize>)> = Vec::new();
+        for key in set_keys {
+            let r = match key {
+                SearchKey::Uid(set) => view.resolve(set, true),
+                SearchKey::Sequence(set) => view.resolve(set, false),
+                _ => continue,
+            };
+            match r {
+                Ok(indices) => resolved.push((key, indices)),
+                Err(e) => return Ok(bad(e)),
+            }
+        }
+        let in_sets = |key: &SearchKey, seq: u32, _uid: u32| {
+            resolved
+                .iter()
+                .find(|(k, _)| std::ptr::eq(*k, key))
+                .is_some_and(|(_, indices)| indices.binary_search(&(seq as usize - 1)).is_ok())
+        };
+
+        let content = needs_content(&root);
+        let mut matched: Vec<(u32, u32)> = Vec::new(); // (seq, uid)
+        for (i, msg) in view.msgs.iter().enumerate() {
+            if msg.ghost {
+                continue;
+            }
+            let candidate = Candidate {
+                seq: i as u32 + 1,
+                meta: &msg.meta,
+                recent: !self.rev2 && view.recent.contains(&msg.meta.uid),
+                in_sets: &in_sets,
+            };
+            let hit = if content {
+                match self.svc.store.read_blob(&msg.meta.blob).await {
+                    Ok(raw) => {
+                        let parsed = Message::parse(&raw);
+                        eval(&root, &candidate, Some(&parsed))
+                    }
+                    Err(_) => false,
+                }
+            } else {
+                eval(&root, &candidate, None)
+            };
+            if hit {
+                matched.push((i as u32 + 1, msg.meta.uid));
+            }
+        }
+        let numbers: Vec<u32> = matched.iter().map(|&(s, u)| if cmd.uid { u } else { s }).collect();
+        let uids: Vec<u32> = matched.iter().map(|&(_, u)| u).collect();
+
+        match cmd.ret {
+            None if !self.rev2 => {
+                let mut line = String::from("SEARCH");
+                for n in &numbers {
+                    line.push(' ');
+                    line.push_str(&n.to_string());
+                }
+                self.untagged(&line);
+            }
+            ret => {
+                let mut opts = ret.unwrap_or_default();
+                if opts.is_empty() {
+                    opts.push(SearchReturn::All);
+                }
+                let save = opts.contains(&SearchReturn::Save);
+                let (min, max) = (numbers.iter().min().copied(), numbers.iter().max().copied());
+                if save {
+                    // RFC 5182 section 2.1: with only MIN and/or MAX, those are saved.
+                    let only_minmax = !opts.contains(&SearchReturn::All)
+                        && !opts.contains(&SearchReturn::Count)
+                        && (opts.contains(&SearchReturn::Min) || opts.contains(&SearchReturn::Max));
+                    let saved: Vec<u32> = if only_minmax {
+                        let mut s = vec![];
+                        if opts.contains(&SearchReturn::Min)
+                            && let Some(first) = matched.first()
+                        {
+                            s.push(first.1);
+                        }
+                        if opts.contains(&SearchReturn::Max)
+                            && let Some(last) = matched.last()
+                        {
+                            s.push(last.1);
+                        }
+                        s
+                    } else {
+                        uids.clone()
+                    };
+                    if let Some(view) = self.selected.as_mut() {
+                        view.saved = saved;
+                    }
+                }
+                let reported: Vec<&SearchReturn> =
+                    opts.iter().filter(|o| **o != SearchReturn::Save).collect();
+                if !reported.is_empty() {
+                    let mut line = format!("ESEARCH (TAG \"{tag}\")");
+                    if cmd.uid {
+                        line.push_str(" UID");
+                    }
+                    for opt in reported {
+                        match opt {
+                            SearchReturn::Min => {
+                                if let Some(m) = min {
+                                    line.push_str(&format!(" MIN {m}"));
+                                }
+                            }
+                            SearchReturn::Max => {
+                                if let Some(m) = max {
+                                    line.push_str(&format!(" MAX {m}"));
+                                }
+                            }
+                            SearchReturn::Count => line.push_str(&format!(" COUNT {}", numbers.len())),
+                            SearchReturn::All => {
+                                if !numbers.is_empty() {
+                                    let mut sorted = numbers.clone();
+                                    sorted.sort_unstable();
+                                    line.push_str(&format!(" ALL {}", uid_set(&sorted)));
+                                }
+                            }
+                            SearchReturn::Save => {}
+                        }
+                    }
+                    self.untagged(&line);
+                }
+            }
+        }
+        Ok(ok("SEARCH completed"))
+    }
+}
