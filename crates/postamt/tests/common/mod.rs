@@ -517,3 +517,40 @@ pub fn deliver(server: &Server, to: &str, message: &str) {
     assert!(reply.starts_with("250 "), "{reply}");
     c.ok("QUIT", "221");
 }
+
+impl Client {
+    /// Reads one line as raw bytes, including CRLF (empty at end of stream).
+    pub fn raw_line(&mut self) -> Vec<u8> {
+        loop {
+            if let Some(pos) = self.buf.windows(2).position(|w| w == b"\r\n") {
+                return self.buf.drain(..pos + 2).collect();
+            }
+            if self.fill() == 0 {
+                return self.buf.drain(..).collect();
+            }
+        }
+    }
+
+    /// Reads IMAP responses as raw bytes (literals included) up to the line tagged `tag`.
+    pub fn imap_raw_until(&mut self, tag: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let line = self.raw_line();
+            assert!(!line.is_empty(), "connection closed");
+            out.extend_from_slice(&line);
+            if line.starts_with(format!("{tag} ").as_bytes()) {
+                return out;
+            }
+            let body = &line[..line.len().saturating_sub(2)];
+            if body.ends_with(b"}")
+                && let Some(open) = body.iter().rposition(|&b| b == b'{')
+                && let Ok(n) =
+                    std::str::from_utf8(&body[open + 1..body.len() - 1]).unwrap_or("x").parse::<usize>()
+            {
+                let literal = self.bytes(n);
+                out.extend_from_slice(&literal);
+                // The rest of the line after the literal follows; keep reading lines.
+            }
+        }
+    }
+}
