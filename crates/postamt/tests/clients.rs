@@ -109,7 +109,7 @@ fn run_mbsync(rc: &std::path::Path) {
 #[test]
 fn mbsync_syncs_two_folders_both_ways() {
     let server = Server::start_with(ALL_LISTENERS).with_accounts();
-    for subject in ["keep", "delete me", "flag me"] {
+    for subject in ["keep", "delete me", "flag me", "gone on the server"] {
         deliver(
             &server,
             "bob@example.test",
@@ -140,7 +140,7 @@ fn mbsync_syncs_two_folders_both_ways() {
     run_mbsync(&rc);
     let inbox = mail.join("INBOX");
     let archive = mail.join("Archive");
-    assert_eq!(maildir_files(&inbox).len(), 3);
+    assert_eq!(maildir_files(&inbox).len(), 4);
     assert_eq!(maildir_files(&archive).len(), 1);
 
     // Local changes: read one, delete one, file a new one into Archive.
@@ -159,8 +159,10 @@ fn mbsync_syncs_two_folders_both_ways() {
         "From: bob@example.test\r\nSubject: filed locally\r\n\r\nnew\r\n",
     )
     .unwrap();
-    // Server-side changes: a flag and a new message.
+    // Server-side changes: a flag, a deletion and a new message.
     imap.imap_ok("c", "STORE 3 +FLAGS (\\Flagged)");
+    imap.imap_ok("c2", "STORE 4 +FLAGS (\\Deleted)");
+    imap.imap_ok("c3", "EXPUNGE");
     deliver(
         &server,
         "bob@example.test",
@@ -179,6 +181,7 @@ fn mbsync_syncs_two_folders_both_ways() {
     // Local state: the new message arrived, the flag came down.
     let files = maildir_files(&inbox);
     assert_eq!(files.len(), 3, "{files:?}");
+    assert!(!files.iter().any(|f| std::fs::read_to_string(f).unwrap().contains("gone on the server")));
     let flagged =
         files.iter().find(|f| std::fs::read_to_string(f).unwrap().contains("Subject: flag me")).unwrap();
     assert!(flagged.to_string_lossy().contains(":2,F"), "{flagged:?}");
