@@ -68,9 +68,92 @@ pub fn decode_login_step(message: &[u8]) -> Result<String, SaslError> {
     String::from_utf8(message.to_vec()).map_err(|_| SaslError::Malformed)
 }
 
+/// What a session does next in a SASL exchange.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Send this (base64) challenge in the protocol's syntax (`334 `, `+ `) and pass the
+    /// client's answer line to [`Exchange::respond`].
+    Challenge(&'static str),
+    /// The exchange is over.
+    Done(Result<Credentials, SaslError>),
+}
+
+#[derive(Debug)]
+enum State {
+    Plain,
+    LoginUser,
+    LoginPassword(String),
+    Done,
+}
+
+/// One PLAIN or LOGIN exchange, the same for SMTP (RFC 4954), IMAP (RFC 9051 6.2.2) and
+/// POP3 (RFC 5034): only the framing of challenges differs, and that stays in the session.
+#[derive(Debug)]
+pub struct Exchange {
+    state: State,
+}
+
+impl Exchange {
+    /// Starts an exchange for `mechanism` (upper case) with the optional initial response
+    /// (SASL-IR); `None` for a mechanism we do not offer.
+    pub fn start(mechanism: &str, initial: Option<&str>) -> Option<(Exchange, Step)> {
+        let mut exchange = match mechanism {
+            "PLAIN" => Exchange { state: State::Plain },
+            "LOGIN" => Exchange { state: State::LoginUser },
+            _ => return None,
+        };
+        let step = match (initial, &exchange.state) {
+            (Some(line), _) => exchange.respond(line),
+            (None, State::Plain) => Step::Challenge(""),
+            (None, _) => Step::Challenge(LOGIN_USERNAME_CHALLENGE),
+        };
+        Some((exchange, step))
+    }
+
+    /// Takes the client's answer to the last challenge.
+    pub fn respond(&mut self, line: &str) -> Step {
+        let state = std::mem::replace(&mut self.state, State::Done);
+        let decoded = decode_response(line);
+        match state {
+            State::Plain => Step::Done(decoded.and_then(|m| decode_plain(&m))),
+            State::LoginUser => match decoded.and_then(|m| decode_login_step(&m)) {
+                Ok(username) => {
+                    self.state = State::LoginPassword(username);
+                    Step::Challenge(LOGIN_PASSWORD_CHALLENGE)
+                }
+                Err(e) => Step::Done(Err(e)),
+            },
+            State::LoginPassword(username) => Step::Done(
+                decoded
+                    .and_then(|m| decode_login_step(&m))
+                    .map(|password| Credentials { username, password }),
+            ),
+            State::Done => Step::Done(Err(SaslError::Malformed)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exchanges() {
+        let creds = Credentials { username: "tim".into(), password: "pw".into() };
+        let (_, step) = Exchange::start("PLAIN", Some("AHRpbQBwdw==")).unwrap();
+        assert_eq!(step, Step::Done(Ok(creds.clone())));
+        let (mut ex, step) = Exchange::start("PLAIN", None).unwrap();
+        assert_eq!(step, Step::Challenge(""));
+        assert_eq!(ex.respond("*"), Step::Done(Err(SaslError::Cancelled)));
+        let (mut ex, step) = Exchange::start("LOGIN", None).unwrap();
+        assert_eq!(step, Step::Challenge(LOGIN_USERNAME_CHALLENGE));
+        assert_eq!(ex.respond("dGlt"), Step::Challenge(LOGIN_PASSWORD_CHALLENGE));
+        assert_eq!(ex.respond("cHc="), Step::Done(Ok(creds.clone())));
+        let (mut ex, step) = Exchange::start("LOGIN", Some("dGlt")).unwrap();
+        assert_eq!(step, Step::Challenge(LOGIN_PASSWORD_CHALLENGE));
+        assert_eq!(ex.respond("cHc="), Step::Done(Ok(creds)));
+        assert!(Exchange::start("CRAM-MD5", None).is_none());
+    }
 
     #[test]
     fn plain() {

@@ -534,32 +534,17 @@ impl Session<'_> {
             self.error(Reply::new(503, "5.5.1", "AUTH not allowed during a mail transaction"));
             return Ok(Flow::Continue);
         }
-        let credentials = match mechanism.as_str() {
-            "PLAIN" => {
-                let response = match initial {
-                    Some(r) => r,
-                    None => self.challenge("").await?,
-                };
-                sasl::decode_response(&response).and_then(|m| sasl::decode_plain(&m))
-            }
-            "LOGIN" => {
-                let user = match initial {
-                    Some(r) => r,
-                    None => self.challenge(sasl::LOGIN_USERNAME_CHALLENGE).await?,
-                };
-                match sasl::decode_response(&user).and_then(|m| sasl::decode_login_step(&m)) {
-                    Err(e) => Err(e),
-                    Ok(username) => {
-                        let pass = self.challenge(sasl::LOGIN_PASSWORD_CHALLENGE).await?;
-                        sasl::decode_response(&pass)
-                            .and_then(|m| sasl::decode_login_step(&m))
-                            .map(|password| sasl::Credentials { username, password })
-                    }
+        let Some((mut exchange, mut step)) = sasl::Exchange::start(&mechanism, initial.as_deref()) else {
+            self.error(Reply::new(504, "5.5.4", "Unrecognized authentication type"));
+            return Ok(Flow::Continue);
+        };
+        let credentials = loop {
+            match step {
+                sasl::Step::Done(result) => break result,
+                sasl::Step::Challenge(challenge) => {
+                    let line = self.challenge(challenge).await?;
+                    step = exchange.respond(&line);
                 }
-            }
-            _ => {
-                self.error(Reply::new(504, "5.5.4", "Unrecognized authentication type"));
-                return Ok(Flow::Continue);
             }
         };
         let credentials = match credentials {

@@ -517,30 +517,19 @@ impl Session<'_> {
         if !(self.io.is_tls() || self.svc.config.auth.allow_plaintext) {
             return Ok(no("[PRIVACYREQUIRED] Authentication is not allowed without TLS; use STARTTLS"));
         }
-        let credentials = match mechanism.to_ascii_uppercase().as_str() {
-            "PLAIN" => {
-                let response = match initial {
-                    Some(r) => r,
-                    None => self.challenge("").await?,
-                };
-                sasl::decode_response(&response).and_then(|m| sasl::decode_plain(&m))
-            }
-            "LOGIN" => {
-                let user = match initial {
-                    Some(r) => r,
-                    None => self.challenge(sasl::LOGIN_USERNAME_CHALLENGE).await?,
-                };
-                match sasl::decode_response(&user).and_then(|m| sasl::decode_login_step(&m)) {
-                    Err(e) => Err(e),
-                    Ok(username) => {
-                        let pass = self.challenge(sasl::LOGIN_PASSWORD_CHALLENGE).await?;
-                        sasl::decode_response(&pass)
-                            .and_then(|m| sasl::decode_login_step(&m))
-                            .map(|password| sasl::Credentials { username, password })
-                    }
+        let Some((mut exchange, mut step)) =
+            sasl::Exchange::start(&mechanism.to_ascii_uppercase(), initial.as_deref())
+        else {
+            return Ok(no("[CANNOT] Unsupported authentication mechanism"));
+        };
+        let credentials = loop {
+            match step {
+                sasl::Step::Done(result) => break result,
+                sasl::Step::Challenge(challenge) => {
+                    let line = self.challenge(challenge).await?;
+                    step = exchange.respond(&line);
                 }
             }
-            _ => return Ok(no("[CANNOT] Unsupported authentication mechanism")),
         };
         match credentials {
             Ok(c) => Ok(self.login(&c.username, &c.password).await),
