@@ -5,8 +5,10 @@
 //! [`Authenticator::authenticate`], which checks the password against the store, applies the
 //! account's per-protocol switches and the growing per-IP delay after failures.
 
+pub mod app_password;
 pub mod password;
 pub mod sasl;
+pub mod secret;
 pub mod throttle;
 
 use std::net::IpAddr;
@@ -49,7 +51,15 @@ pub enum AuthError {
     Temporary(String),
 }
 
-/// Checks credentials for all protocols.
+/// Unix seconds now.
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// Checks credentials for all protocols: the account's password, and for IMAP, POP3 and
+/// submission also its app passwords ([`app_password`]).
 #[derive(Clone)]
 pub struct Authenticator {
     store: SharedStore,
@@ -99,10 +109,18 @@ impl Authenticator {
             .as_ref()
             .map(|a| a.password_hash.clone())
             .unwrap_or_else(|| password::dummy_hash().to_string());
-        let password = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || password::verify(&hash, &password))
+        let secret = password.to_string();
+        let mut ok = tokio::task::spawn_blocking(move || password::verify(&hash, &secret))
             .await
             .map_err(|e| AuthError::Temporary(e.to_string()))?;
+        // Devices log in with app passwords; the web pages (which can create and revoke them)
+        // only with the main password.
+        if !ok
+            && protocol != Protocol::Web
+            && let Some((normalized, lookup)) = app_password::parse(password)
+        {
+            ok = self.check_app_password(account.as_ref(), &normalized, &lookup).await?;
+        }
         let account = match account {
             Some(a) if ok => a,
             _ => return Err(AuthError::InvalidCredentials),
@@ -114,6 +132,40 @@ impl Authenticator {
             Protocol::Imap if !account.imap_enabled => Err(AuthError::ProtocolDisabled("IMAP")),
             Protocol::Pop3 if !account.pop3_enabled => Err(AuthError::ProtocolDisabled("POP3")),
             _ => Ok(account),
+        }
+    }
+
+    /// Verifies an app password of `account`. Costs one argon2id verification whether or not
+    /// the account or the app password exists, so timing tells nothing about either.
+    async fn check_app_password(
+        &self,
+        account: Option<&Account>,
+        normalized: &str,
+        lookup: &str,
+    ) -> Result<bool, AuthError> {
+        let stored = match account {
+            Some(account) => self
+                .store
+                .app_password(account.id, lookup)
+                .await
+                .map_err(|e| AuthError::Temporary(e.to_string()))?,
+            None => None,
+        };
+        let hash = stored.as_ref().map_or_else(|| password::dummy_hash().to_string(), |a| a.hash.clone());
+        let secret = normalized.to_string();
+        let ok = tokio::task::spawn_blocking(move || password::verify(&hash, &secret))
+            .await
+            .map_err(|e| AuthError::Temporary(e.to_string()))?;
+        match stored {
+            Some(app) if ok => {
+                tracing::debug!(account = app.account, app_password = %app.label, "app password used");
+                if let Err(e) = self.store.app_password_used(app.id, now_unix()).await {
+                    // Only the "last used" column is lost; the login itself is fine.
+                    tracing::warn!(error = %e, "cannot record app password use");
+                }
+                Ok(true)
+            }
+            _ => Ok(false),
         }
     }
 }

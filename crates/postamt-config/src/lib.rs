@@ -24,6 +24,7 @@
 //! allow_plaintext = false
 //! failure_delay = "1s"
 //! max_failure_delay = "15s"
+//! dmarc_reject = false   # refuse incoming mail whose DMARC check fails under p=reject
 //!
 //! [limits]
 //! connections = 2000
@@ -31,6 +32,21 @@
 //! recipients = 100
 //! smtp_line = 4096
 //! command_timeout = "5m"
+//!
+//! [dns]               # optional; default: the system's resolvers
+//! resolver = "127.0.0.1:53"
+//!
+//! [relay]             # how outgoing mail reaches other servers
+//! port = 25
+//! smarthost = "smtp.provider.example:587"     # optional: everything through this host
+//! smarthost_user = "user"                     # optional AUTH, only over TLS
+//! smarthost_password = "secret"
+//! [relay.routes]      # optional static routes, domain -> host:port
+//! "partner.example" = "192.0.2.7:25"
+//!
+//! [queue]
+//! retry = ["1m", "5m", "15m", "30m", "1h", "2h", "4h"]   # the last interval repeats
+//! lifetime = "5d"     # then the message bounces
 //! ```
 
 use std::collections::HashMap;
@@ -67,6 +83,12 @@ pub struct Config {
     pub auth: AuthConfig,
     /// Resource limits.
     pub limits: Limits,
+    /// Name resolution for outgoing mail.
+    pub dns: DnsConfig,
+    /// How outgoing mail reaches other servers.
+    pub relay: RelayConfig,
+    /// Retry schedule and lifetime of queued outgoing mail.
+    pub queue: QueueConfig,
 }
 
 /// Listening addresses per service; an empty list means the service is off.
@@ -123,6 +145,10 @@ pub struct AuthConfig {
     pub failure_delay: Duration,
     /// Cap of that growing delay.
     pub max_failure_delay: Duration,
+    /// Refuse incoming mail (port 25) whose DMARC check fails while the From domain publishes
+    /// `p=reject` (RFC 7489 section 6.6.2), with `550 5.7.1` at the end of data; otherwise
+    /// such mail is delivered and marked in its Authentication-Results header.
+    pub dmarc_reject: bool,
 }
 
 impl Default for AuthConfig {
@@ -131,6 +157,7 @@ impl Default for AuthConfig {
             allow_plaintext: false,
             failure_delay: Duration::from_secs(1),
             max_failure_delay: Duration::from_secs(15),
+            dmarc_reject: false,
         }
     }
 }
@@ -159,6 +186,70 @@ impl Default for Limits {
             recipients: 100,
             smtp_line: 4096,
             command_timeout: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+/// `[dns]`: name resolution for outgoing mail (MX, A, AAAA).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DnsConfig {
+    /// The name server to ask (`ip` or `ip:port`, port 53 by default); `None` uses the
+    /// system's resolvers (`/etc/resolv.conf`).
+    pub resolver: Option<SocketAddr>,
+}
+
+/// A host name or IP address with a port, e.g. `smtp.provider.example:587`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    /// Host name (lower-case) or IP address, without brackets.
+    pub host: String,
+    pub port: u16,
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// `[relay]`: how outgoing mail reaches other servers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayConfig {
+    /// Port of remote MX hosts (25; tests point it elsewhere).
+    pub port: u16,
+    /// Send all outgoing mail through this host instead of the recipients' MX hosts.
+    pub smarthost: Option<HostPort>,
+    /// AUTH credentials for the smarthost (user, password); only ever sent over TLS.
+    pub smarthost_auth: Option<(String, String)>,
+    /// Static routes: recipient domain (lower-case) to the host that takes its mail.
+    pub routes: std::collections::BTreeMap<String, HostPort>,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig { port: 25, smarthost: None, smarthost_auth: None, routes: Default::default() }
+    }
+}
+
+/// `[queue]`: when queued outgoing mail is tried again, and when it is given up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueConfig {
+    /// Waits between delivery attempts; the last one repeats. Never empty.
+    pub retry: Vec<Duration>,
+    /// Age at which a message that still could not be delivered bounces.
+    pub lifetime: Duration,
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        let m = |n: u64| Duration::from_secs(n * 60);
+        QueueConfig {
+            retry: vec![m(1), m(5), m(15), m(30), m(60), m(120), m(240)],
+            lifetime: Duration::from_secs(5 * 86400),
         }
     }
 }
@@ -275,6 +366,9 @@ impl Config {
             tls: None,
             auth: AuthConfig::default(),
             limits: Limits::default(),
+            dns: DnsConfig::default(),
+            relay: RelayConfig::default(),
+            queue: QueueConfig::default(),
         }
     }
 }
@@ -377,6 +471,35 @@ struct RawConfig {
     auth: RawAuth,
     #[serde(default)]
     limits: RawLimits,
+    #[serde(default)]
+    dns: RawDns,
+    #[serde(default)]
+    relay: RawRelay,
+    #[serde(default)]
+    queue: RawQueue,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDns {
+    resolver: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRelay {
+    port: Option<Spanned<i64>>,
+    smarthost: Option<Spanned<String>>,
+    smarthost_user: Option<Spanned<String>>,
+    smarthost_password: Option<Spanned<String>>,
+    routes: Option<std::collections::BTreeMap<String, Spanned<String>>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawQueue {
+    retry: Option<Spanned<Vec<Spanned<String>>>>,
+    lifetime: Option<Spanned<String>>,
 }
 
 type AddrList = Option<Vec<Spanned<String>>>;
@@ -408,6 +531,7 @@ struct RawAuth {
     allow_plaintext: Option<bool>,
     failure_delay: Option<Spanned<String>>,
     max_failure_delay: Option<Spanned<String>>,
+    dmarc_reject: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -494,7 +618,10 @@ impl Validator<'_> {
         };
         let auth = self.auth(raw.auth)?;
         let limits = self.limits(raw.limits)?;
-        Ok(Config { hostname, data_dir, max_message_size, listen, tls, auth, limits })
+        let dns = self.dns(raw.dns)?;
+        let relay = self.relay(raw.relay)?;
+        let queue = self.queue(raw.queue)?;
+        Ok(Config { hostname, data_dir, max_message_size, listen, tls, auth, limits, dns, relay, queue })
     }
 
     fn non_empty_path(&self, key: &str, v: Spanned<String>) -> Result<String, ConfigError> {
@@ -619,6 +746,7 @@ impl Validator<'_> {
                 raw.max_failure_delay,
                 d.max_failure_delay,
             )?,
+            dmarc_reject: raw.dmarc_reject.unwrap_or(d.dmarc_reject),
         };
         if auth.max_failure_delay < auth.failure_delay {
             return Err(self.invalid(
@@ -631,6 +759,154 @@ impl Validator<'_> {
             ));
         }
         Ok(auth)
+    }
+
+    fn dns(&self, raw: RawDns) -> Result<DnsConfig, ConfigError> {
+        let Some(v) = raw.resolver else { return Ok(DnsConfig::default()) };
+        let text = v.get_ref().trim();
+        let addr = text
+            .parse::<SocketAddr>()
+            .ok()
+            .or_else(|| text.parse::<IpAddr>().ok().map(|ip| SocketAddr::new(ip, 53)))
+            .ok_or_else(|| {
+                self.invalid(
+                    "dns.resolver",
+                    Some(v.span()),
+                    format!("{:?} is not an ip or ip:port address (e.g. \"127.0.0.1:53\")", v.get_ref()),
+                )
+            })?;
+        if addr.port() == 0 {
+            return Err(self.invalid("dns.resolver", Some(v.span()), "port 0 is not a port".to_owned()));
+        }
+        Ok(DnsConfig { resolver: Some(addr) })
+    }
+
+    fn relay(&self, raw: RawRelay) -> Result<RelayConfig, ConfigError> {
+        let mut relay = RelayConfig::default();
+        if let Some(p) = raw.port {
+            relay.port = match u16::try_from(*p.get_ref()) {
+                Ok(n) if n > 0 => n,
+                _ => {
+                    return Err(self.invalid(
+                        "relay.port",
+                        Some(p.span()),
+                        format!("{} is not a port (1 to 65535)", p.get_ref()),
+                    ));
+                }
+            };
+        }
+        if let Some(v) = raw.smarthost {
+            relay.smarthost = Some(self.host_port("relay.smarthost", &v)?);
+        }
+        match (raw.smarthost_user, raw.smarthost_password) {
+            (None, None) => {}
+            (Some(user), Some(password)) => {
+                if relay.smarthost.is_none() {
+                    return Err(self.invalid(
+                        "relay.smarthost_user",
+                        Some(user.span()),
+                        "set, but relay.smarthost is not".to_owned(),
+                    ));
+                }
+                if user.get_ref().is_empty() {
+                    return Err(self.invalid(
+                        "relay.smarthost_user",
+                        Some(user.span()),
+                        "must not be empty".to_owned(),
+                    ));
+                }
+                relay.smarthost_auth = Some((user.into_inner(), password.into_inner()));
+            }
+            (Some(user), None) => {
+                return Err(self.invalid(
+                    "relay.smarthost_password",
+                    Some(user.span()),
+                    "missing: relay.smarthost_user is set, so relay.smarthost_password must be set too"
+                        .to_owned(),
+                ));
+            }
+            (None, Some(password)) => {
+                return Err(self.invalid(
+                    "relay.smarthost_user",
+                    Some(password.span()),
+                    "missing: relay.smarthost_password is set, so relay.smarthost_user must be set too"
+                        .to_owned(),
+                ));
+            }
+        }
+        for (domain, target) in raw.routes.unwrap_or_default() {
+            let key = format!("relay.routes.{domain:?}");
+            check_hostname(&domain).map_err(|m| self.invalid(&key, Some(target.span()), m))?;
+            let target = self.host_port(&key, &target)?;
+            if relay.routes.insert(domain.to_ascii_lowercase(), target).is_some() {
+                return Err(self.invalid(
+                    &key,
+                    None,
+                    "given twice (domains are case-insensitive)".to_owned(),
+                ));
+            }
+        }
+        Ok(relay)
+    }
+
+    /// Parses `host:port`: `name:port`, `1.2.3.4:port` or `[v6]:port`; the port is required.
+    fn host_port(&self, key: &str, v: &Spanned<String>) -> Result<HostPort, ConfigError> {
+        let text = v.get_ref().trim();
+        let bad = |detail: &str| {
+            self.invalid(
+                key,
+                Some(v.span()),
+                format!("{text:?} {detail} (expected host:port, e.g. \"smtp.example.net:587\")"),
+            )
+        };
+        if let Ok(addr) = text.parse::<SocketAddr>() {
+            if addr.port() == 0 {
+                return Err(bad("has port 0"));
+            }
+            return Ok(HostPort { host: addr.ip().to_string(), port: addr.port() });
+        }
+        let Some((host, port)) = text.rsplit_once(':') else {
+            return Err(bad("has no port"));
+        };
+        let port = match port.parse::<u16>() {
+            Ok(p) if p > 0 => p,
+            _ => return Err(bad("has no valid port")),
+        };
+        check_hostname(host).map_err(|m| self.invalid(key, Some(v.span()), m))?;
+        Ok(HostPort { host: host.to_ascii_lowercase(), port })
+    }
+
+    fn queue(&self, raw: RawQueue) -> Result<QueueConfig, ConfigError> {
+        let d = QueueConfig::default();
+        let retry = match raw.retry {
+            None => d.retry,
+            Some(list) => {
+                if list.get_ref().is_empty() {
+                    return Err(self.invalid(
+                        "queue.retry",
+                        Some(list.span()),
+                        "must list at least one interval".to_owned(),
+                    ));
+                }
+                let mut out = Vec::new();
+                for (i, v) in list.into_inner().into_iter().enumerate() {
+                    let key = format!("queue.retry[{i}]");
+                    let span = v.span();
+                    let interval = self.duration(&key, Some(v), Duration::ZERO)?;
+                    if interval < Duration::from_secs(1) {
+                        return Err(self.invalid(&key, Some(span), "must be at least 1s".to_owned()));
+                    }
+                    out.push(interval);
+                }
+                out
+            }
+        };
+        let span = raw.lifetime.as_ref().map(Spanned::span);
+        let lifetime = self.duration("queue.lifetime", raw.lifetime, d.lifetime)?;
+        if lifetime < Duration::from_secs(1) {
+            return Err(self.invalid("queue.lifetime", span, "must be at least 1s".to_owned()));
+        }
+        Ok(QueueConfig { retry, lifetime })
     }
 
     fn limits(&self, raw: RawLimits) -> Result<Limits, ConfigError> {
@@ -698,6 +974,7 @@ key = "/etc/postamt/key.pem"
 allow_plaintext = true
 failure_delay = "500ms"
 max_failure_delay = "30s"
+dmarc_reject = true
 
 [limits]
 connections = 100
@@ -746,6 +1023,7 @@ command_timeout = "10m"
                 allow_plaintext: true,
                 failure_delay: Duration::from_millis(500),
                 max_failure_delay: Duration::from_secs(30),
+                dmarc_reject: true,
             }
         );
         assert_eq!(
@@ -773,6 +1051,7 @@ command_timeout = "10m"
         assert!(!c.auth.allow_plaintext);
         assert_eq!(c.auth.failure_delay, Duration::from_secs(1));
         assert_eq!(c.auth.max_failure_delay, Duration::from_secs(15));
+        assert!(!c.auth.dmarc_reject);
         assert_eq!(c.limits.connections, 2000);
         assert_eq!(c.limits.connections_per_ip, 50);
         assert_eq!(c.limits.recipients, 100);
@@ -988,5 +1267,94 @@ command_timeout = "10m"
         let good = dir.join("good.toml");
         std::fs::write(&good, FULL).expect("write");
         assert_eq!(Config::load(&good).expect("good file"), Config::from_toml_str(FULL).expect("full"));
+    }
+    #[test]
+    fn outbound_tables_parse() {
+        let c = Config::from_toml_str(
+            r#"
+[dns]
+resolver = "127.0.0.1:5353"
+[relay]
+port = 2525
+smarthost = "SMTP.Provider.example:587"
+smarthost_user = "me@provider.example"
+smarthost_password = "secret"
+[relay.routes]
+"Partner.example" = "192.0.2.7:25"
+"v6.example" = "[2001:db8::1]:2525"
+"named.example" = "mx.partner.example:26"
+[queue]
+retry = ["1s", "2m", "1h"]
+lifetime = "3d"
+"#,
+        )
+        .expect("outbound config");
+        assert_eq!(c.dns.resolver, Some(addr("127.0.0.1:5353")));
+        assert_eq!(c.relay.port, 2525);
+        assert_eq!(c.relay.smarthost, Some(HostPort { host: "smtp.provider.example".into(), port: 587 }));
+        assert_eq!(c.relay.smarthost_auth, Some(("me@provider.example".into(), "secret".into())));
+        let routes: Vec<_> = c.relay.routes.iter().map(|(d, t)| (d.as_str(), t.to_string())).collect();
+        assert_eq!(
+            routes,
+            [
+                ("named.example", "mx.partner.example:26".to_string()),
+                ("partner.example", "192.0.2.7:25".to_string()),
+                ("v6.example", "[2001:db8::1]:2525".to_string()),
+            ]
+        );
+        assert_eq!(
+            c.queue.retry,
+            [Duration::from_secs(1), Duration::from_secs(120), Duration::from_secs(3600)]
+        );
+        assert_eq!(c.queue.lifetime, Duration::from_secs(3 * 86400));
+
+        let c = Config::from_toml_str("[dns]\nresolver = \"::1\"\n").expect("bare ip");
+        assert_eq!(c.dns.resolver, Some(addr("[::1]:53")));
+    }
+
+    #[test]
+    fn outbound_defaults() {
+        let c = Config::from_toml_str("").expect("empty config");
+        assert_eq!(c.dns, DnsConfig { resolver: None });
+        assert_eq!(c.relay, RelayConfig::default());
+        assert_eq!(c.relay.port, 25);
+        assert!(c.relay.smarthost.is_none() && c.relay.routes.is_empty());
+        let minutes: Vec<u64> = c.queue.retry.iter().map(|d| d.as_secs() / 60).collect();
+        assert_eq!(minutes, [1, 5, 15, 30, 60, 120, 240]);
+        assert_eq!(c.queue.lifetime, Duration::from_secs(5 * 86400));
+        assert_eq!(Config::default_quickstart().queue, QueueConfig::default());
+    }
+
+    #[test]
+    fn bad_outbound_values_name_the_key() {
+        let cases = [
+            ("[dns]\nresolver = \"dns.example\"\n", "dns.resolver"),
+            ("[dns]\nresolver = \"127.0.0.1:0\"\n", "dns.resolver"),
+            ("[relay]\nport = 0\n", "relay.port"),
+            ("[relay]\nport = 70000\n", "relay.port"),
+            ("[relay]\nsmarthost = \"smtp.example\"\n", "relay.smarthost"),
+            ("[relay]\nsmarthost = \"smtp.example:0\"\n", "relay.smarthost"),
+            ("[relay]\nsmarthost = \"bad_host:25\"\n", "relay.smarthost"),
+            ("[relay]\nsmarthost_user = \"u\"\nsmarthost_password = \"p\"\n", "relay.smarthost_user"),
+            ("[relay]\nsmarthost = \"s.example:587\"\nsmarthost_user = \"u\"\n", "relay.smarthost_password"),
+            ("[relay]\nsmarthost = \"s.example:587\"\nsmarthost_password = \"p\"\n", "relay.smarthost_user"),
+            ("[relay.routes]\n\"partner.example\" = \"10.0.0.1\"\n", "relay.routes.\"partner.example\""),
+            ("[relay.routes]\n\"bad domain\" = \"10.0.0.1:25\"\n", "relay.routes.\"bad domain\""),
+            ("[queue]\nretry = []\n", "queue.retry"),
+            ("[queue]\nretry = [\"1m\", \"5\"]\n", "queue.retry[1]"),
+            ("[queue]\nretry = [\"500ms\"]\n", "queue.retry[0]"),
+            ("[queue]\nlifetime = \"0s\"\n", "queue.lifetime"),
+            ("[queue]\nlifetime = \"5 days\"\n", "queue.lifetime"),
+        ];
+        for (toml, key) in cases {
+            let e = err(toml);
+            assert!(e.starts_with(&format!("config: {key}: ")), "{toml:?}: {e}");
+        }
+        for table in ["dns", "relay", "queue", "relay.routes"] {
+            let e = err(&format!("[{table}]\nbogus_key = 1\n"));
+            assert!(e.contains("bogus_key") || table == "relay.routes", "[{table}]: {e}");
+        }
+        let e = err("[relay]\nsource = \"192.0.2.1\"\n");
+        assert!(e.contains("source"), "{e}");
     }
 }

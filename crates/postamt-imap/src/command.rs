@@ -37,9 +37,11 @@ pub enum Command {
     Enable(Vec<String>),
     Select {
         mailbox: String,
+        params: SelectParams,
     },
     Examine {
         mailbox: String,
+        params: SelectParams,
     },
     /// CREATE with the RFC 6154 `USE (...)` parameter (attributes as sent, e.g. `\Sent`).
     Create {
@@ -75,6 +77,31 @@ pub enum Command {
         messages: Vec<AppendMessage>,
     },
     Idle,
+    /// GETMETADATA (RFC 5464 section 4.2); the mailbox `""` means the server.
+    GetMetadata {
+        mailbox: String,
+        /// `MAXSIZE n` (section 4.2.1).
+        maxsize: Option<u64>,
+        depth: MetadataDepth,
+        /// Entry names as sent (validated, compare case-insensitively).
+        entries: Vec<String>,
+    },
+    /// SETMETADATA (RFC 5464 section 4.3): entries with a value, or `None` (NIL) to remove.
+    SetMetadata {
+        mailbox: String,
+        entries: Vec<(String, Option<Vec<u8>>)>,
+    },
+    /// COMPRESS with the mechanism as sent (RFC 4978).
+    Compress(String),
+    /// GETQUOTA (RFC 9208 section 4.2) of a quota root.
+    GetQuota(String),
+    /// GETQUOTAROOT (RFC 9208 section 4.3) of a mailbox.
+    GetQuotaRoot(String),
+    /// SETQUOTA (RFC 9208 section 4.4): resource names (upper-cased) and limits.
+    SetQuota {
+        root: String,
+        limits: Vec<(String, u64)>,
+    },
 
     // Selected (RFC 9051 6.4)
     Check,
@@ -88,6 +115,7 @@ pub enum Command {
         uid: bool,
         set: SequenceSet,
         items: Vec<FetchItem>,
+        modifiers: FetchModifiers,
     },
     Store {
         uid: bool,
@@ -95,6 +123,17 @@ pub enum Command {
         mode: StoreMode,
         silent: bool,
         flags: Vec<String>,
+        /// The UNCHANGEDSINCE modifier (RFC 7162 section 3.1.3).
+        unchanged_since: Option<u64>,
+    },
+    /// SORT and UID SORT (RFC 5256), with ESORT's RETURN options (RFC 5267).
+    Sort(SortCommand),
+    /// THREAD and UID THREAD (RFC 5256).
+    Thread {
+        uid: bool,
+        algorithm: ThreadAlgorithm,
+        charset: String,
+        keys: Vec<SearchKey>,
     },
     Copy {
         uid: bool,
@@ -133,6 +172,14 @@ impl Command {
             Command::Status { .. } => "STATUS",
             Command::Append { .. } => "APPEND",
             Command::Idle => "IDLE",
+            Command::Compress(_) => "COMPRESS",
+            Command::GetMetadata { .. } => "GETMETADATA",
+            Command::SetMetadata { .. } => "SETMETADATA",
+            Command::GetQuota(_) => "GETQUOTA",
+            Command::GetQuotaRoot(_) => "GETQUOTAROOT",
+            Command::SetQuota { .. } => "SETQUOTA",
+            Command::Sort(_) => "SORT",
+            Command::Thread { .. } => "THREAD",
             Command::Check => "CHECK",
             Command::Close => "CLOSE",
             Command::Unselect => "UNSELECT",
@@ -145,6 +192,86 @@ impl Command {
             Command::Move { .. } => "MOVE",
         }
     }
+}
+
+/// SELECT/EXAMINE parameters (RFC 4466 `select-params`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SelectParams {
+    /// `CONDSTORE` (RFC 7162 section 3.1.8).
+    pub condstore: bool,
+    /// `QRESYNC (...)` (RFC 7162 section 3.2.5).
+    pub qresync: Option<Qresync>,
+}
+
+/// The QRESYNC select parameter: what the client knew when it last synchronised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qresync {
+    pub uidvalidity: u32,
+    pub modseq: u64,
+    /// `known-uids`; without it the server assumes `1:<UIDNEXT - 1>`.
+    pub known_uids: Option<SequenceSet>,
+    /// `seq-match-data`: message numbers and the UIDs the client has for them.
+    pub seq_match: Option<(SequenceSet, SequenceSet)>,
+}
+
+/// The DEPTH option of GETMETADATA (RFC 5464 section 4.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MetadataDepth {
+    /// The entry itself (the default).
+    #[default]
+    Zero,
+    /// And its children.
+    One,
+    /// And everything below it.
+    Infinity,
+}
+
+/// FETCH modifiers (RFC 4466 section 2.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FetchModifiers {
+    /// `CHANGEDSINCE n` (RFC 7162 section 3.1.4.1).
+    pub changed_since: Option<u64>,
+    /// `VANISHED` (RFC 7162 section 3.2.6), UID FETCH only, with CHANGEDSINCE.
+    pub vanished: bool,
+}
+
+/// SORT (RFC 5256 section 3) and its ESORT return options (RFC 5267).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SortCommand {
+    pub uid: bool,
+    /// `RETURN (...)`: `None` for a plain SORT answered with `* SORT`.
+    pub ret: Option<Vec<SearchReturn>>,
+    pub criteria: Vec<SortCriterion>,
+    pub charset: String,
+    pub keys: Vec<SearchKey>,
+}
+
+/// One sort key, possibly reversed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortCriterion {
+    pub reverse: bool,
+    pub key: SortKey,
+}
+
+/// Sort keys of RFC 5256 and RFC 5957 (DISPLAYFROM, DISPLAYTO).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    Arrival,
+    Cc,
+    Date,
+    From,
+    Size,
+    Subject,
+    To,
+    DisplayFrom,
+    DisplayTo,
+}
+
+/// THREAD algorithms (RFC 5256 section 2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadAlgorithm {
+    OrderedSubject,
+    References,
 }
 
 /// A sequence number or UID in a set; `*` is the largest in use.
@@ -204,6 +331,12 @@ pub enum StatusItem {
     Deleted,
     Size,
     Recent,
+    /// RFC 7162 section 3.1.7.
+    HighestModSeq,
+    /// RFC 9208 section 4.1.4: octets an EXPUNGE would free.
+    DeletedStorage,
+    /// RFC 8474 section 4.3.
+    MailboxId,
 }
 
 /// One message of an APPEND.
@@ -216,6 +349,8 @@ pub struct AppendMessage {
     pub data: Vec<u8>,
     /// Sent as `literal8` (`~{n}`, RFC 3516), which may contain NUL.
     pub binary: bool,
+    /// Sent as `UTF8 (~{n})` (RFC 6855 section 4): headers may be UTF-8.
+    pub utf8: bool,
 }
 
 /// A calendar date of SEARCH (`1-Feb-1994`).
@@ -288,6 +423,17 @@ pub enum SearchKey {
     Sequence(SequenceSet),
     /// A parenthesised list of keys, ANDed.
     And(Vec<SearchKey>),
+    /// `MODSEQ [entry-name entry-type] n` (RFC 7162 section 3.1.5): MODSEQ at least `n`.
+    /// postamt keeps one MODSEQ per message, so the entry name and type are ignored.
+    ModSeq(u64),
+    /// `EMAILID id` and `THREADID id` (RFC 8474 section 6).
+    EmailId(String),
+    ThreadId(String),
+    /// `SAVEDBEFORE`, `SAVEDON`, `SAVEDSINCE` and `SAVEDATESUPPORTED` (RFC 8514 section 5).
+    SavedBefore(Date),
+    SavedOn(Date),
+    SavedSince(Date),
+    SaveDateSupported,
 }
 
 /// One FETCH data item; the macros ALL, FAST and FULL are expanded by the parser.
@@ -320,6 +466,17 @@ pub enum FetchItem {
     /// `BINARY.SIZE[part]` (RFC 3516).
     BinarySize {
         part: Vec<u32>,
+    },
+    /// `MODSEQ` (RFC 7162 section 3.1.4.2).
+    ModSeq,
+    /// `EMAILID` and `THREADID` (RFC 8474 section 5.3).
+    EmailId,
+    ThreadId,
+    /// `SAVEDATE` (RFC 8514 section 4).
+    SaveDate,
+    /// `PREVIEW` with or without `(LAZY)` (RFC 8970).
+    Preview {
+        lazy: bool,
     },
 }
 

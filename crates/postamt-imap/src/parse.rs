@@ -6,7 +6,9 @@
 //! LIST-STATUS (RFC 5819), SPECIAL-USE and CREATE-SPECIAL-USE (RFC 6154), MULTIAPPEND
 //! (RFC 3502), ESEARCH (RFC 4731), SEARCHRES (RFC 5182), ID (RFC 2971), SASL-IR
 //! (RFC 4959), ENABLE (RFC 5161), BINARY (RFC 3516), MOVE (RFC 6851), UIDPLUS's
-//! `UID EXPUNGE` (RFC 4315) and LITERAL+ / LITERAL- (RFC 7888).
+//! `UID EXPUNGE` (RFC 4315), LITERAL+ / LITERAL- (RFC 7888), CONDSTORE and QRESYNC
+//! (RFC 7162: select parameters, FETCH and STORE modifiers, MODSEQ), QUOTA (RFC 9208),
+//! SORT and THREAD (RFC 5256) with ESORT (RFC 5267) and SORT=DISPLAY (RFC 5957).
 //!
 //! # Framing
 //!
@@ -38,9 +40,10 @@
 use std::fmt;
 
 use crate::command::{
-    AppendMessage, Command, Date, FetchItem, ListCommand, ListReturn, ListSelect, Partial, Request,
-    SearchCommand, SearchKey, SearchReturn, Section, SectionText, SeqNum, SeqRange, SequenceSet, StatusItem,
-    StoreMode,
+    AppendMessage, Command, Date, FetchItem, FetchModifiers, ListCommand, ListReturn, ListSelect,
+    MetadataDepth, Partial, Qresync, Request, SearchCommand, SearchKey, SearchReturn, Section, SectionText,
+    SelectParams, SeqNum, SeqRange, SequenceSet, SortCommand, SortCriterion, SortKey, StatusItem, StoreMode,
+    ThreadAlgorithm,
 };
 
 /// The deepest nesting of search keys (parentheses, `NOT`, `OR`) accepted; deeper input is
@@ -725,6 +728,9 @@ impl<'a> Parser<'a> {
                 "DELETED" => StatusItem::Deleted,
                 "SIZE" => StatusItem::Size,
                 "RECENT" => StatusItem::Recent,
+                "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+                "DELETED-STORAGE" => StatusItem::DeletedStorage,
+                "MAILBOXID" => StatusItem::MailboxId,
                 _ => return Err(format!("unsupported status item {}", echo(&word))),
             };
             if !items.contains(&item) {
@@ -757,8 +763,21 @@ impl<'a> Parser<'a> {
             "AUTHENTICATE" => Some(self.authenticate()),
             "LOGIN" => Some(self.login()),
             "ENABLE" => Some(self.enable()),
-            "SELECT" => Some(self.select().map(|mailbox| Command::Select { mailbox })),
-            "EXAMINE" => Some(self.select().map(|mailbox| Command::Examine { mailbox })),
+            "SELECT" => Some(self.select().map(|(mailbox, params)| Command::Select { mailbox, params })),
+            "EXAMINE" => Some(self.select().map(|(mailbox, params)| Command::Examine { mailbox, params })),
+            // compress = "COMPRESS" SP algorithm; algorithm = "DEFLATE" (RFC 4978 section 7)
+            "COMPRESS" => {
+                Some(self.sp().and_then(|()| self.word("compression mechanism")).map(Command::Compress))
+            }
+            "GETMETADATA" => Some(self.getmetadata()),
+            "SETMETADATA" => Some(self.setmetadata()),
+            "GETQUOTA" => Some(self.sp().and_then(|()| self.astring("quota root")).map(Command::GetQuota)),
+            "GETQUOTAROOT" => Some(self.one_mailbox().map(Command::GetQuotaRoot)),
+            "SETQUOTA" => Some(self.setquota()),
+            "SORT" => Some(self.sort(false)),
+            "UID SORT" => Some(self.sort(true)),
+            "THREAD" => Some(self.thread(false)),
+            "UID THREAD" => Some(self.thread(true)),
             "CREATE" => Some(self.create()),
             "DELETE" => Some(self.one_mailbox().map(|mailbox| Command::Delete { mailbox })),
             "RENAME" => Some(self.rename()),
@@ -850,18 +869,286 @@ impl<'a> Parser<'a> {
         }
     }
 
-    /// `select = "SELECT" SP mailbox [select-params]` (RFC 4466). No select parameter is
-    /// supported yet; an empty list is accepted.
-    fn select(&mut self) -> PResult<String> {
+    /// `select = "SELECT" SP mailbox [select-params]`;
+    /// `select-params = SP "(" select-param *(SP select-param) ")"` (RFC 4466), with
+    /// `CONDSTORE` and `QRESYNC (...)` (RFC 7162 section 7). An empty list is accepted.
+    fn select(&mut self) -> PResult<(String, SelectParams)> {
         let mailbox = self.one_mailbox()?;
+        let mut params = SelectParams::default();
         if self.eat(b' ') {
             self.expect(b'(', "'(' of the select parameters")?;
             if !self.eat(b')') {
-                let param = self.take_while(is_atom_char);
-                return Err(format!("unsupported select parameter {}", echo(&ascii(param))));
+                loop {
+                    let word = self.word("select parameter")?;
+                    match word.as_str() {
+                        "CONDSTORE" if !params.condstore => params.condstore = true,
+                        "QRESYNC" if params.qresync.is_none() => {
+                            self.sp()?;
+                            params.qresync = Some(self.qresync_param()?);
+                        }
+                        "CONDSTORE" | "QRESYNC" => return Err(format!("duplicate select parameter {word}")),
+                        _ => return Err(format!("unsupported select parameter {}", echo(&word))),
+                    }
+                    if self.list_next()? {
+                        break;
+                    }
+                }
             }
         }
-        Ok(mailbox)
+        Ok((mailbox, params))
+    }
+
+    /// `"(" uidvalidity SP mod-sequence-value [SP known-uids] [SP seq-match-data] ")"`;
+    /// `seq-match-data = "(" known-sequence-set SP known-uid-set ")"` (RFC 7162 section 7).
+    fn qresync_param(&mut self) -> PResult<Qresync> {
+        self.expect(b'(', "'(' of the QRESYNC parameter")?;
+        let uidvalidity = self.nz_number("UIDVALIDITY")?;
+        self.sp()?;
+        let modseq = self.mod_sequence_value()?;
+        let mut known_uids = None;
+        let mut seq_match = None;
+        if self.eat(b' ') {
+            if self.peek() != Some(b'(') {
+                known_uids = Some(self.star_free_set("known UIDs")?);
+                if self.eat(b' ') && self.peek() != Some(b'(') {
+                    return Err(format!("expected '(' of the sequence match data, found {}", self.found()));
+                }
+            }
+            if self.eat(b'(') {
+                let seqs = self.star_free_set("known message numbers")?;
+                self.sp()?;
+                let uids = self.star_free_set("known UIDs")?;
+                self.expect(b')', "')' of the sequence match data")?;
+                seq_match = Some((seqs, uids));
+            }
+        }
+        self.expect(b')', "')' of the QRESYNC parameter")?;
+        Ok(Qresync { uidvalidity, modseq, known_uids, seq_match })
+    }
+
+    /// A `sequence-set` in which `*` and `$` are not allowed (RFC 7162 `known-uids`).
+    fn star_free_set(&mut self, what: &str) -> PResult<SequenceSet> {
+        let set = self.sequence_set()?;
+        match &set {
+            SequenceSet::Ranges(ranges)
+                if ranges
+                    .iter()
+                    .all(|r| matches!((r.start, r.end), (SeqNum::Value(_), SeqNum::Value(_)))) =>
+            {
+                Ok(set)
+            }
+            _ => Err(format!("{what}: '*' and '$' are not allowed here")),
+        }
+    }
+
+    /// `mod-sequence-value = 1*DIGIT`, 1 to 2^63 - 1 (RFC 7162 section 7).
+    fn mod_sequence_value(&mut self) -> PResult<u64> {
+        let n = self.number(NUMBER64_MAX, "mod-sequence")?;
+        if n == 0 { Err("mod-sequence must not be zero".into()) } else { Ok(n) }
+    }
+
+    /// `getmetadata = "GETMETADATA" [SP getmetadata-options] SP mailbox SP entries`;
+    /// `getmetadata-option = "MAXSIZE" SP number / "DEPTH" SP ("0" / "1" / "infinity")`;
+    /// `entries = entry / "(" entry *(SP entry) ")"` (RFC 5464 section 5). Several entries
+    /// without parentheses, as in the RFC's own examples, are accepted too.
+    fn getmetadata(&mut self) -> PResult<Command> {
+        self.sp()?;
+        let (mut maxsize, mut depth) = (None, None);
+        if self.peek() == Some(b'(') {
+            self.metadata_options(&mut maxsize, &mut depth)?;
+            self.sp()?;
+        }
+        let mailbox = self.mailbox()?;
+        self.sp()?;
+        // The RFC's examples put the options after the mailbox (erratum 2785): accepted too.
+        let rest = self.rest();
+        let option_follows = rest.first() == Some(&b'(')
+            && ["MAXSIZE ", "DEPTH "]
+                .iter()
+                .any(|w| rest.get(1..1 + w.len()).is_some_and(|r| r.eq_ignore_ascii_case(w.as_bytes())));
+        if option_follows {
+            self.metadata_options(&mut maxsize, &mut depth)?;
+            self.sp()?;
+        }
+        let mut entries = Vec::new();
+        if self.eat(b'(') {
+            loop {
+                entries.push(self.metadata_entry()?);
+                if self.list_next()? {
+                    break;
+                }
+            }
+        } else {
+            entries.push(self.metadata_entry()?);
+            while self.eat(b' ') {
+                entries.push(self.metadata_entry()?);
+            }
+        }
+        Ok(Command::GetMetadata { mailbox, maxsize, depth: depth.unwrap_or_default(), entries })
+    }
+
+    /// `getmetadata-options = "(" getmetadata-option *(SP getmetadata-option) ")"`, each at
+    /// most once.
+    fn metadata_options(
+        &mut self,
+        maxsize: &mut Option<u64>,
+        depth: &mut Option<MetadataDepth>,
+    ) -> PResult<()> {
+        self.expect(b'(', "'(' of the GETMETADATA options")?;
+        loop {
+            let option = self.word("GETMETADATA option")?;
+            self.sp()?;
+            match option.as_str() {
+                "MAXSIZE" if maxsize.is_none() => {
+                    *maxsize = Some(self.number(u64::from(u32::MAX), "MAXSIZE")?)
+                }
+                "DEPTH" if depth.is_none() => {
+                    *depth = Some(match self.word("depth")?.as_str() {
+                        "0" => MetadataDepth::Zero,
+                        "1" => MetadataDepth::One,
+                        "INFINITY" => MetadataDepth::Infinity,
+                        other => return Err(format!("invalid DEPTH {}", echo(other))),
+                    })
+                }
+                _ => return Err(format!("unsupported or repeated GETMETADATA option {}", echo(&option))),
+            }
+            if self.list_next()? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// `setmetadata = "SETMETADATA" SP mailbox SP entry-values`;
+    /// `entry-values = "(" entry-value *(SP entry-value) ")"`; `entry-value = entry SP value`;
+    /// `value = nstring / literal8` (RFC 5464 section 5).
+    fn setmetadata(&mut self) -> PResult<Command> {
+        let mailbox = self.one_mailbox()?;
+        self.sp()?;
+        self.expect(b'(', "'(' of the entry values")?;
+        let mut entries = Vec::new();
+        loop {
+            let entry = self.metadata_entry()?;
+            self.sp()?;
+            let value = match self.peek() {
+                Some(b'~') => Some(self.literal()?.0.to_vec()),
+                Some(b'"' | b'{') => self.string_bytes()?,
+                _ if self.eat_word("NIL") => None,
+                _ => return Err(format!("expected a value, found {}", self.found())),
+            };
+            entries.push((entry, value));
+            if self.list_next()? {
+                break;
+            }
+        }
+        Ok(Command::SetMetadata { mailbox, entries })
+    }
+
+    /// `entry = astring`: a slash-separated path; RFC 5464 section 3.2: no `*`, `%`, `//`,
+    /// trailing `/`, non-ASCII or control characters (BAD otherwise).
+    fn metadata_entry(&mut self) -> PResult<String> {
+        let entry = self.astring("metadata entry")?;
+        let valid = entry.starts_with('/')
+            && entry.len() > 1
+            && !entry.ends_with('/')
+            && !entry.contains("//")
+            && entry.bytes().all(|b| (0x20..0x7f).contains(&b) && b != b'*' && b != b'%');
+        if valid { Ok(entry) } else { Err(format!("invalid metadata entry name {}", echo(&entry))) }
+    }
+
+    /// `setquota = "SETQUOTA" SP quota-root-name SP setquota-list`;
+    /// `setquota-list = "(" [setquota-resource *(SP setquota-resource)] ")"`;
+    /// `setquota-resource = resource-name SP resource-limit` (RFC 9208 section 7).
+    fn setquota(&mut self) -> PResult<Command> {
+        self.sp()?;
+        let root = self.astring("quota root")?;
+        self.sp()?;
+        self.expect(b'(', "'(' of the resource limits")?;
+        let mut limits = Vec::new();
+        if !self.eat(b')') {
+            loop {
+                let name = self.word("resource name")?;
+                self.sp()?;
+                let limit = self.number(NUMBER64_MAX, "resource limit")?;
+                limits.push((name, limit));
+                if self.list_next()? {
+                    break;
+                }
+            }
+        }
+        Ok(Command::SetQuota { root, limits })
+    }
+
+    /// `sort = ["UID" SP] "SORT" [search-return-opts] SP sort-criteria SP search-charset
+    /// 1*(SP search-key)` (RFC 5256 section 5, RFC 5267 section 3);
+    /// `sort-criteria = "(" sort-criterion *(SP sort-criterion) ")"`;
+    /// `sort-criterion = ["REVERSE" SP] sort-key`.
+    fn sort(&mut self, uid: bool) -> PResult<Command> {
+        self.sp()?;
+        let mut ret = None;
+        if self.eat_word("RETURN") {
+            self.sp()?;
+            let opts = self.search_return_opts()?;
+            if opts.contains(&SearchReturn::Save) {
+                return Err("SAVE is not a SORT return option".into());
+            }
+            ret = Some(opts);
+            self.sp()?;
+        }
+        self.expect(b'(', "'(' of the sort criteria")?;
+        let mut criteria = Vec::new();
+        loop {
+            let mut word = self.word("sort key")?;
+            let reverse = word == "REVERSE";
+            if reverse {
+                self.sp()?;
+                word = self.word("sort key")?;
+            }
+            let key = match word.as_str() {
+                "ARRIVAL" => SortKey::Arrival,
+                "CC" => SortKey::Cc,
+                "DATE" => SortKey::Date,
+                "FROM" => SortKey::From,
+                "SIZE" => SortKey::Size,
+                "SUBJECT" => SortKey::Subject,
+                "TO" => SortKey::To,
+                "DISPLAYFROM" => SortKey::DisplayFrom,
+                "DISPLAYTO" => SortKey::DisplayTo,
+                _ => return Err(format!("unknown sort key {}", echo(&word))),
+            };
+            criteria.push(SortCriterion { reverse, key });
+            if self.list_next()? {
+                break;
+            }
+        }
+        let (charset, keys) = self.charset_and_keys()?;
+        Ok(Command::Sort(SortCommand { uid, ret, criteria, charset, keys }))
+    }
+
+    /// `thread = ["UID" SP] "THREAD" SP thread-alg SP search-charset 1*(SP search-key)`
+    /// (RFC 5256 section 5).
+    fn thread(&mut self, uid: bool) -> PResult<Command> {
+        self.sp()?;
+        let word = self.word("threading algorithm")?;
+        let algorithm = match word.as_str() {
+            "ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
+            "REFERENCES" => ThreadAlgorithm::References,
+            _ => return Err(format!("unsupported threading algorithm {}", echo(&word))),
+        };
+        let (charset, keys) = self.charset_and_keys()?;
+        Ok(Command::Thread { uid, algorithm, charset, keys })
+    }
+
+    /// `SP search-charset 1*(SP search-key)` of SORT and THREAD (the charset is required).
+    fn charset_and_keys(&mut self) -> PResult<(String, Vec<SearchKey>)> {
+        self.sp()?;
+        let charset = self.astring("charset")?;
+        self.lossy = !is_utf8_charset(&charset);
+        self.sp()?;
+        let mut keys = vec![self.search_key()?];
+        while self.eat(b' ') {
+            keys.push(self.search_key()?);
+        }
+        Ok((charset, keys))
     }
 
     /// `create = "CREATE" SP mailbox [create-params]`;
@@ -1057,7 +1344,24 @@ impl<'a> Parser<'a> {
             match self.peek() {
                 Some(b'{' | b'~') => {
                     let (data, binary) = self.literal()?;
-                    messages.push(AppendMessage { flags, date, data: data.to_vec(), binary });
+                    messages.push(AppendMessage { flags, date, data: data.to_vec(), binary, utf8: false });
+                }
+                // utf8-literal = "UTF8" SP "(" literal8 ")" (RFC 6855 section 4)
+                Some(_) if self.eat_word("UTF8") => {
+                    self.sp()?;
+                    self.expect(b'(', "'(' of the UTF8 data")?;
+                    if self.peek() != Some(b'~') {
+                        return Err("UTF8 data must be a literal8".into());
+                    }
+                    let (data, _) = self.literal()?;
+                    self.expect(b')', "')' of the UTF8 data")?;
+                    messages.push(AppendMessage {
+                        flags,
+                        date,
+                        data: data.to_vec(),
+                        binary: true,
+                        utf8: true,
+                    });
                 }
                 Some(b) if is_atom_char(b) => {
                     let ext = self.take_while(is_atom_char);
@@ -1153,6 +1457,16 @@ impl<'a> Parser<'a> {
         self.number(NUMBER64_MAX, "size")
     }
 
+    /// `SP objectid`; `objectid = 1*255(ALPHA / DIGIT / "_" / "-")` (RFC 8474).
+    fn object_id(&mut self) -> PResult<String> {
+        self.sp()?;
+        let id = self.take_while(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if id.is_empty() || id.len() > 255 {
+            return Err(format!("expected object id, found {}", self.found()));
+        }
+        Ok(ascii(id))
+    }
+
     /// `SP flag-keyword`; `flag-keyword = atom`.
     fn search_keyword(&mut self) -> PResult<String> {
         self.sp()?;
@@ -1195,6 +1509,31 @@ impl<'a> Parser<'a> {
             }
             "KEYWORD" => SearchKey::Keyword(self.search_keyword()?),
             "LARGER" => SearchKey::Larger(self.search_size()?),
+            // objectid = 1*255(ALPHA / DIGIT / "_" / "-") (RFC 8474 section 7)
+            "EMAILID" => SearchKey::EmailId(self.object_id()?),
+            "THREADID" => SearchKey::ThreadId(self.object_id()?),
+            "SAVEDBEFORE" => SearchKey::SavedBefore(self.search_date()?),
+            "SAVEDON" => SearchKey::SavedOn(self.search_date()?),
+            "SAVEDSINCE" => SearchKey::SavedSince(self.search_date()?),
+            "SAVEDATESUPPORTED" => SearchKey::SaveDateSupported,
+            // search-modsequence = "MODSEQ" [SP entry-name SP entry-type-req] SP
+            // mod-sequence-valzer (RFC 7162 section 7)
+            "MODSEQ" => {
+                self.sp()?;
+                if self.peek() == Some(b'"') {
+                    let entry = self.quoted()?;
+                    if !entry.get(..7).is_some_and(|p| p.eq_ignore_ascii_case(b"/flags/")) {
+                        return Err("MODSEQ entry name must be \"/flags/...\"".into());
+                    }
+                    self.sp()?;
+                    let kind = self.word("entry type")?;
+                    if !matches!(kind.as_str(), "PRIV" | "SHARED" | "ALL") {
+                        return Err(format!("invalid MODSEQ entry type {}", echo(&kind)));
+                    }
+                    self.sp()?;
+                }
+                SearchKey::ModSeq(self.number(NUMBER64_MAX, "mod-sequence")?)
+            }
             "NEW" => SearchKey::New,
             "NOT" => {
                 self.sp()?;
@@ -1234,7 +1573,8 @@ impl<'a> Parser<'a> {
     }
 
     /// `fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att /
-    /// "(" fetch-att *(SP fetch-att) ")")`. FETCH modifiers (RFC 4466) are not supported.
+    /// "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers]`, with the CHANGEDSINCE and
+    /// VANISHED modifiers (RFC 7162).
     fn fetch(&mut self, uid: bool) -> PResult<Command> {
         self.sp()?;
         let set = self.sequence_set()?;
@@ -1268,10 +1608,31 @@ impl<'a> Parser<'a> {
                 _ => vec![self.fetch_att(&name)?],
             }
         };
-        if self.peek() == Some(b' ') && self.peek_at(1) == Some(b'(') {
-            return Err("FETCH modifiers are not supported".into());
+        // fetch-modifiers = SP "(" fetch-modifier *(SP fetch-modifier) ")" (RFC 4466)
+        let mut modifiers = FetchModifiers::default();
+        if self.eat(b' ') {
+            self.expect(b'(', "'(' of the FETCH modifiers")?;
+            loop {
+                let word = self.word("FETCH modifier")?;
+                match word.as_str() {
+                    "CHANGEDSINCE" if modifiers.changed_since.is_none() => {
+                        self.sp()?;
+                        modifiers.changed_since = Some(self.mod_sequence_value()?);
+                    }
+                    "VANISHED" if uid && !modifiers.vanished => modifiers.vanished = true,
+                    "VANISHED" if !uid => return Err("VANISHED is only allowed with UID FETCH".into()),
+                    "CHANGEDSINCE" | "VANISHED" => return Err(format!("duplicate FETCH modifier {word}")),
+                    _ => return Err(format!("unsupported FETCH modifier {}", echo(&word))),
+                }
+                if self.list_next()? {
+                    break;
+                }
+            }
+            if modifiers.vanished && modifiers.changed_since.is_none() {
+                return Err("VANISHED requires CHANGEDSINCE".into());
+            }
         }
-        Ok(Command::Fetch { uid, set, items })
+        Ok(Command::Fetch { uid, set, items, modifiers })
     }
 
     /// The name part of a fetch-att (letters, digits and dots), upper-cased.
@@ -1302,6 +1663,28 @@ impl<'a> Parser<'a> {
             "RFC822.TEXT" => FetchItem::Rfc822Text,
             "BODYSTRUCTURE" => FetchItem::BodyStructure,
             "UID" => FetchItem::Uid,
+            "MODSEQ" => FetchItem::ModSeq,
+            "EMAILID" => FetchItem::EmailId,
+            "THREADID" => FetchItem::ThreadId,
+            "SAVEDATE" => FetchItem::SaveDate,
+            // fetch-att =/ "PREVIEW" [SP "(" preview-mod *(SP preview-mod) ")"] (RFC 8970)
+            "PREVIEW" => {
+                let mut lazy = false;
+                if self.peek() == Some(b' ') && self.peek_at(1) == Some(b'(') {
+                    self.advance(2);
+                    loop {
+                        let word = self.word("preview modifier")?;
+                        if word != "LAZY" {
+                            return Err(format!("unknown preview modifier {}", echo(&word)));
+                        }
+                        lazy = true;
+                        if self.list_next()? {
+                            break;
+                        }
+                    }
+                }
+                FetchItem::Preview { lazy }
+            }
             "BODY" if self.peek() != Some(b'[') => FetchItem::Body,
             "BODY" | "BODY.PEEK" => {
                 let section = self.section()?;
@@ -1407,14 +1790,30 @@ impl<'a> Parser<'a> {
 
     /// `store = "STORE" SP sequence-set SP store-att-flags`;
     /// `store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP (flag-list /
-    /// (flag *(SP flag)))`. STORE modifiers (RFC 4466, e.g. UNCHANGEDSINCE) are not
-    /// supported.
+    /// (flag *(SP flag)))`, with the UNCHANGEDSINCE modifier (RFC 7162).
     fn store(&mut self, uid: bool) -> PResult<Command> {
         self.sp()?;
         let set = self.sequence_set()?;
         self.sp()?;
-        if self.peek() == Some(b'(') {
-            return Err("STORE modifiers are not supported".into());
+        // store-modifiers = SP "(" store-modifier *(SP store-modifier) ")" (RFC 4466);
+        // store-modifier =/ "UNCHANGEDSINCE" SP mod-sequence-valzer (RFC 7162).
+        let mut unchanged_since = None;
+        if self.eat(b'(') {
+            loop {
+                let word = self.word("STORE modifier")?;
+                match word.as_str() {
+                    "UNCHANGEDSINCE" if unchanged_since.is_none() => {
+                        self.sp()?;
+                        unchanged_since = Some(self.number(NUMBER64_MAX, "mod-sequence")?);
+                    }
+                    "UNCHANGEDSINCE" => return Err("duplicate UNCHANGEDSINCE".into()),
+                    _ => return Err(format!("unsupported STORE modifier {}", echo(&word))),
+                }
+                if self.list_next()? {
+                    break;
+                }
+            }
+            self.sp()?;
         }
         let mode = if self.eat(b'+') {
             StoreMode::Add
@@ -1440,7 +1839,7 @@ impl<'a> Parser<'a> {
             }
             flags
         };
-        Ok(Command::Store { uid, set, mode, silent, flags })
+        Ok(Command::Store { uid, set, mode, silent, flags, unchanged_since })
     }
 
     /// `copy = "COPY" SP sequence-set SP mailbox`; `move = "MOVE" SP sequence-set SP

@@ -274,20 +274,66 @@ fn enable() {
 
 #[test]
 fn select_examine() {
-    assert_eq!(cmd("A142 SELECT INBOX"), Command::Select { mailbox: "INBOX".into() });
-    assert_eq!(cmd("a select inbox"), Command::Select { mailbox: "inbox".into() });
-    assert_eq!(cmd("a SELECT \"Sent Items\" ()"), Command::Select { mailbox: "Sent Items".into() });
-    assert_eq!(cmd_bytes(b"a SELECT {5}\r\nDraft"), Command::Select { mailbox: "Draft".into() });
-    assert_eq!(cmd("A932 EXAMINE blurdybloop"), Command::Examine { mailbox: "blurdybloop".into() });
+    assert_eq!(
+        cmd("A142 SELECT INBOX"),
+        Command::Select { mailbox: "INBOX".into(), params: Default::default() }
+    );
+    assert_eq!(
+        cmd("a select inbox"),
+        Command::Select { mailbox: "inbox".into(), params: Default::default() }
+    );
+    assert_eq!(
+        cmd("a SELECT \"Sent Items\" ()"),
+        Command::Select { mailbox: "Sent Items".into(), params: Default::default() }
+    );
+    assert_eq!(
+        cmd_bytes(b"a SELECT {5}\r\nDraft"),
+        Command::Select { mailbox: "Draft".into(), params: Default::default() }
+    );
+    assert_eq!(
+        cmd("A932 EXAMINE blurdybloop"),
+        Command::Examine { mailbox: "blurdybloop".into(), params: Default::default() }
+    );
     assert_eq!(
         cmd("a EXAMINE \"\u{65e5}\u{672c}\""),
-        Command::Examine { mailbox: "\u{65e5}\u{672c}".into() }
+        Command::Examine { mailbox: "\u{65e5}\u{672c}".into(), params: Default::default() }
     );
-    assert!(bad("a SELECT INBOX (CONDSTORE)").message.contains("CONDSTORE"));
+    assert!(bad("a SELECT INBOX (BOGUS)").message.contains("BOGUS"));
+    assert!(bad("a SELECT INBOX (CONDSTORE CONDSTORE)").message.contains("duplicate"));
+    // RFC 7162: CONDSTORE and QRESYNC select parameters.
+    let params = |input: &str| match cmd(input) {
+        Command::Select { params, .. } | Command::Examine { params, .. } => params,
+        other => panic!("{other:?}"),
+    };
+    assert!(params("a SELECT INBOX (CONDSTORE)").condstore);
+    let q =
+        params("A02 SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))").qresync.unwrap();
+    assert_eq!((q.uidvalidity, q.modseq), (67_890_007, 20_050_715_194_045_000));
+    assert_eq!(q.known_uids, Some(seq(&[(41, 41), (43, 211), (214, 541)])));
+    assert_eq!(q.seq_match, None);
+    let q =
+        params("B04 EXAMINE INBOX (QRESYNC (67890007 90060115194045000 1:29997 (5000,7500 15000,22500)))")
+            .qresync
+            .unwrap();
+    assert_eq!(
+        q.seq_match,
+        Some((seq(&[(5000, 5000), (7500, 7500)]), seq(&[(15000, 15000), (22500, 22500)])))
+    );
+    let q = params("a SELECT INBOX (QRESYNC (1 2 (1:3 5:7)))").qresync.unwrap();
+    assert_eq!((q.known_uids, q.seq_match.is_some()), (None, true));
+    for input in [
+        "a SELECT INBOX (QRESYNC (0 5))",
+        "a SELECT INBOX (QRESYNC (1 0))",
+        "a SELECT INBOX (QRESYNC (1 5 1:*))",
+        "a SELECT INBOX (QRESYNC (1 5 1:3 (1 2)",
+        "a SELECT INBOX (QRESYNC 1 5)",
+    ] {
+        bad(input);
+    }
     bad("a SELECT");
     bad("a SELECT INBOX (");
     bad("a SELECT INBOX x");
-    bad("a EXAMINE INBOX (QRESYNC (1 2))");
+    bad("a EXAMINE INBOX (QRESYNC (1 2 3:*))");
     bad("a SELECT INBOX foo");
     bad("a SELECT %");
     bad("a SELECT *");
@@ -476,7 +522,13 @@ fn status() {
     bad("a STATUS INBOX ()");
     bad("a STATUS INBOX MESSAGES");
     bad("a STATUS INBOX (MESSAGES");
-    bad("a STATUS INBOX (HIGHESTMODSEQ)");
+    assert_eq!(
+        cmd("a STATUS INBOX (HIGHESTMODSEQ DELETED-STORAGE)"),
+        Command::Status {
+            mailbox: "INBOX".into(),
+            items: vec![StatusItem::HighestModSeq, StatusItem::DeletedStorage]
+        }
+    );
     bad("a STATUS INBOX (MESSAGES  UNSEEN)");
 }
 
@@ -500,7 +552,7 @@ fn append(input: &[u8]) -> (String, Vec<AppendMessage>) {
 }
 
 fn message(flags: &[&str], date: Option<i64>, data: &[u8], binary: bool) -> AppendMessage {
-    AppendMessage { flags: strings(flags), date, data: data.to_vec(), binary }
+    AppendMessage { flags: strings(flags), date, data: data.to_vec(), binary, utf8: false }
 }
 
 #[test]
@@ -582,7 +634,6 @@ fn append_errors() {
     bad("a APPEND INBOX () () {1}\r\nx");
     bad("a APPEND INBOX \"17-Jul-1996 02:44:25 -0700\" (\\Seen) {1}\r\nx");
     bad("a APPEND INBOX CATENATE (TEXT {1}\r\nx)");
-    bad("a APPEND INBOX UTF8 (~{1}\r\nx)");
     bad("a APPEND INBOX {1}\r\nx (\\Seen)");
 }
 
@@ -834,7 +885,9 @@ fn search_errors() {
         "a SEARCH TEXT \"bad \\escape\"",
         "a SEARCH TEXT {6}\r\nabc",
         "a SEARCH TEXT {2}\r\nabc",
-        "a SEARCH MODSEQ 5",
+        "a SEARCH MODSEQ",
+        "a SEARCH MODSEQ \"/x/y\" all 5",
+        "a SEARCH MODSEQ \"/flags/\\\\draft\" some 5",
     ] {
         bad(input);
     }
@@ -964,16 +1017,27 @@ fn fetch_commands() {
             items: vec![
                 FetchItem::Flags,
                 body(false, &[], Some(SectionText::HeaderFields(strings(&["DATE", "FROM"]))), None)
-            ]
+            ],
+            modifiers: Default::default()
         }
     );
     assert_eq!(
         cmd("A999 UID FETCH 4827313:4828442 FLAGS"),
-        Command::Fetch { uid: true, set: seq(&[(4_827_313, 4_828_442)]), items: vec![FetchItem::Flags] }
+        Command::Fetch {
+            uid: true,
+            set: seq(&[(4_827_313, 4_828_442)]),
+            items: vec![FetchItem::Flags],
+            modifiers: Default::default()
+        }
     );
     assert_eq!(
         cmd("a uid fetch $ (UID)"),
-        Command::Fetch { uid: true, set: SequenceSet::Saved, items: vec![FetchItem::Uid] }
+        Command::Fetch {
+            uid: true,
+            set: SequenceSet::Saved,
+            items: vec![FetchItem::Uid],
+            modifiers: Default::default()
+        }
     );
 }
 
@@ -1030,8 +1094,11 @@ fn fetch_errors() {
         "a FETCH 1 BINARY.SIZE[1]<0.1>",
         "a FETCH 1 BINARY.SIZE",
         "a FETCH 1 RFC822.SIZE[]",
-        "a FETCH 1 FLAGS (CHANGEDSINCE 12345)",
-        "a FETCH 1:* (FLAGS) (CHANGEDSINCE 12345)",
+        "a FETCH 1 FLAGS (CHANGEDSINCE 0)",
+        "a FETCH 1 FLAGS (CHANGEDSINCE 1 VANISHED)",
+        "a UID FETCH 1 FLAGS (VANISHED)",
+        "a UID FETCH 1 FLAGS (CHANGEDSINCE 1 CHANGEDSINCE 2)",
+        "a FETCH 1:* (FLAGS) (BOGUS 1)",
         "a UID FETCH 1 FLAGS extra",
     ] {
         bad(input);
@@ -1048,6 +1115,7 @@ fn store() {
         mode,
         silent,
         flags: strings(flags),
+        unchanged_since: None,
     };
     assert_eq!(
         cmd("A003 STORE 2:4 +FLAGS (\\Deleted)"),
@@ -1102,7 +1170,8 @@ fn store() {
         "a STORE 1 FLAGS (\\*)",
         "a STORE 1 FLAGS (\"\\Seen\")",
         "a STORE 1 FLAGS {5}\r\n\\Seen",
-        "a STORE 1 (UNCHANGEDSINCE 5) +FLAGS (\\Seen)",
+        "a STORE 1 (UNCHANGEDSINCE) +FLAGS (\\Seen)",
+        "a STORE 1 (BOGUS 5) +FLAGS (\\Seen)",
         "a STORE 1 X-GM-LABELS (foo)",
     ] {
         bad(input);
@@ -1320,4 +1389,165 @@ fn error_display() {
     assert!(e.message.starts_with("UID FETCH"), "{e}");
     let boxed: Box<dyn std::error::Error> = Box::new(e);
     assert!(!boxed.to_string().is_empty());
+}
+
+// ----- CONDSTORE / QRESYNC / QUOTA / SORT / THREAD -----
+
+#[test]
+fn condstore_modifiers_and_keys() {
+    // RFC 7162 examples 3, 12, 15 and section 3.2.6.
+    match cmd("a103 UID STORE 6,4,8 (UNCHANGEDSINCE 12121230045) +FLAGS.SILENT (\\Deleted)") {
+        Command::Store { uid: true, silent: true, unchanged_since: Some(12_121_230_045), .. } => {}
+        other => panic!("{other:?}"),
+    }
+    match cmd("s100 UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)") {
+        Command::Fetch { uid: true, modifiers, .. } => {
+            assert_eq!((modifiers.changed_since, modifiers.vanished), (Some(12345), true))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(fetch_items("(MODSEQ)"), vec![FetchItem::ModSeq]);
+    assert_eq!(
+        search("a SEARCH MODSEQ \"/flags/\\\\draft\" all 620162338").keys,
+        vec![SearchKey::ModSeq(620_162_338)]
+    );
+    assert_eq!(search("t SEARCH OR NOT MODSEQ 720162338 LARGER 50000").keys.len(), 1);
+}
+
+#[test]
+fn quota_commands() {
+    assert_eq!(cmd("G0001 GETQUOTA \"!partition/sda4\""), Command::GetQuota("!partition/sda4".into()));
+    assert_eq!(cmd("G0002 GETQUOTAROOT INBOX"), Command::GetQuotaRoot("INBOX".into()));
+    assert_eq!(
+        cmd("S0001 SETQUOTA \"#user/alice\" (STORAGE 510 message 7)"),
+        Command::SetQuota {
+            root: "#user/alice".into(),
+            limits: vec![("STORAGE".into(), 510), ("MESSAGE".into(), 7)]
+        }
+    );
+    assert_eq!(cmd("a SETQUOTA \"\" ()"), Command::SetQuota { root: String::new(), limits: vec![] });
+    for input in ["a GETQUOTA", "a SETQUOTA x", "a SETQUOTA x (STORAGE)", "a SETQUOTA x (STORAGE -1)"] {
+        bad(input);
+    }
+}
+
+#[test]
+fn sort_and_thread_commands() {
+    use postamt_imap::command::{SortCommand, SortCriterion, SortKey, ThreadAlgorithm};
+    let key = |key, reverse| SortCriterion { key, reverse };
+    assert_eq!(
+        cmd("A283 SORT (SUBJECT REVERSE DATE) UTF-8 ALL"),
+        Command::Sort(SortCommand {
+            uid: false,
+            ret: None,
+            criteria: vec![key(SortKey::Subject, false), key(SortKey::Date, true)],
+            charset: "UTF-8".into(),
+            keys: vec![SearchKey::All],
+        })
+    );
+    match cmd("E01 UID SORT RETURN () (REVERSE DATE DISPLAYFROM) UTF-8 UNDELETED UNKEYWORD $Junk") {
+        Command::Sort(s) => {
+            assert!(s.uid);
+            assert_eq!(s.ret, Some(vec![]));
+            assert_eq!(s.criteria, vec![key(SortKey::Date, true), key(SortKey::DisplayFrom, false)]);
+            assert_eq!(s.keys.len(), 2);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        cmd("A283 THREAD ORDEREDSUBJECT UTF-8 SINCE 5-MAR-2000"),
+        Command::Thread {
+            uid: false,
+            algorithm: ThreadAlgorithm::OrderedSubject,
+            charset: "UTF-8".into(),
+            keys: vec![SearchKey::Since(Date { year: 2000, month: 3, day: 5 })],
+        }
+    );
+    assert!(matches!(
+        cmd("a UID THREAD references US-ASCII ALL"),
+        Command::Thread { uid: true, algorithm: ThreadAlgorithm::References, .. }
+    ));
+    for input in [
+        "a SORT (SUBJECT) ALL",
+        "a SORT () UTF-8 ALL",
+        "a SORT (REVERSE) UTF-8 ALL",
+        "a SORT (BOGUS) UTF-8 ALL",
+        "a SORT RETURN (SAVE) (DATE) UTF-8 ALL",
+        "a THREAD BOGUS UTF-8 ALL",
+        "a THREAD REFERENCES ALL",
+    ] {
+        bad(input);
+    }
+}
+
+#[test]
+fn metadata_compress_and_object_commands() {
+    use postamt_imap::command::MetadataDepth;
+    // RFC 5464 section 4.2 examples, options before (ABNF) or after (examples) the mailbox.
+    assert_eq!(
+        cmd("a GETMETADATA \"INBOX\" (MAXSIZE 1024) (/shared/comment /private/comment)"),
+        Command::GetMetadata {
+            mailbox: "INBOX".into(),
+            maxsize: Some(1024),
+            depth: MetadataDepth::Zero,
+            entries: strings(&["/shared/comment", "/private/comment"]),
+        }
+    );
+    assert_eq!(
+        cmd("a GETMETADATA (DEPTH infinity MAXSIZE 5) \"\" /shared/comment"),
+        Command::GetMetadata {
+            mailbox: String::new(),
+            maxsize: Some(5),
+            depth: MetadataDepth::Infinity,
+            entries: strings(&["/shared/comment"]),
+        }
+    );
+    assert_eq!(
+        cmd_bytes(
+            b"a SETMETADATA INBOX (/private/comment {3}\r\nabc /shared/x NIL /private/b ~{2}\r\n\x00\x01)"
+        ),
+        Command::SetMetadata {
+            mailbox: "INBOX".into(),
+            entries: vec![
+                ("/private/comment".into(), Some(b"abc".to_vec())),
+                ("/shared/x".into(), None),
+                ("/private/b".into(), Some(vec![0, 1])),
+            ],
+        }
+    );
+    for input in [
+        "a GETMETADATA INBOX (DEPTH 2) /a/b",
+        "a GETMETADATA INBOX (DEPTH 1 DEPTH 1) /a/b",
+        "a GETMETADATA INBOX /a/*",
+        "a GETMETADATA INBOX a/b",
+        "a SETMETADATA INBOX /private/x \"v\"",
+        "a SETMETADATA INBOX (/private/x)",
+    ] {
+        bad(input);
+    }
+    assert_eq!(cmd("c compress deflate"), Command::Compress("DEFLATE".into()));
+    bad("a COMPRESS");
+    assert_eq!(
+        fetch_items("(EMAILID THREADID SAVEDATE PREVIEW PREVIEW (LAZY))"),
+        vec![
+            FetchItem::EmailId,
+            FetchItem::ThreadId,
+            FetchItem::SaveDate,
+            FetchItem::Preview { lazy: false },
+            FetchItem::Preview { lazy: true }
+        ]
+    );
+    assert_eq!(key("EMAILID M6d99ac3275bb4e"), SearchKey::EmailId("M6d99ac3275bb4e".into()));
+    assert_eq!(key("SAVEDON 28-Dec-2014"), SearchKey::SavedOn(Date { year: 2014, month: 12, day: 28 }));
+    assert_eq!(key("SAVEDATESUPPORTED"), SearchKey::SaveDateSupported);
+    assert_eq!(
+        cmd("6 status foo (mailboxid)"),
+        Command::Status { mailbox: "foo".into(), items: vec![StatusItem::MailboxId] }
+    );
+    // RFC 6855 section 4: APPEND's UTF8 data item wraps a literal8.
+    match cmd_bytes(b"a APPEND INBOX UTF8 (~{3}\r\nabc)") {
+        Command::Append { messages, .. } => assert!(messages[0].utf8 && messages[0].data == b"abc"),
+        other => panic!("{other:?}"),
+    }
+    bad("a APPEND INBOX UTF8 ({3}\r\nabc)");
 }

@@ -19,7 +19,8 @@
 //!
 //! Modules: `structure` finds the parts, `header` and `lexer` read header fields,
 //! `address` parses address lists, `render` and `imap` write the IMAP structures,
-//! `section` cuts sections, `decode` undoes transfer encodings and charsets.
+//! `section` cuts sections, `decode` undoes transfer encodings and charsets, `sortkeys`
+//! derives SORT/THREAD keys and previews.
 
 mod address;
 mod decode;
@@ -28,6 +29,7 @@ mod imap;
 mod lexer;
 mod render;
 mod section;
+mod sortkeys;
 mod structure;
 
 use std::borrow::Cow;
@@ -36,6 +38,8 @@ use header::Fields;
 use imap::Out;
 use render::PartData;
 use structure::{MULTIPART, Part, TEXT};
+
+pub use sortkeys::{SortKeys, base_subject};
 
 /// The piece of a part that `BODY[<part>.<text>]` asks for (RFC 9051 section 6.4.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -247,4 +251,95 @@ impl<'a> Message<'a> {
             self.top_fields().filter(|f| self.raw[f.name.clone()].eq_ignore_ascii_case(b"Date")).last()?;
         decode::date(&self.raw[field.value])
     }
+
+    /// The raw value of the first `name` field of the message header.
+    fn first_field(&self, name: &str) -> Option<&'a [u8]> {
+        let raw = self.raw;
+        self.top_fields()
+            .find(|f| raw[f.name.clone()].eq_ignore_ascii_case(name.as_bytes()))
+            .map(|f| &raw[f.value])
+    }
+
+    /// The keys SORT and THREAD compare (RFC 5256, RFC 5957); see [`SortKeys`].
+    pub fn sort_keys(&self) -> SortKeys {
+        let subject = self.header_text("Subject").into_iter().next().unwrap_or_default();
+        let (subject, reply) = base_subject(&subject);
+        let address = |name: &str| self.first_field(name).map(sortkeys::first_address).unwrap_or_default();
+        let (from, display_from) = address("From");
+        let (to, display_to) = address("To");
+        let (cc, _) = address("Cc");
+        let message_id =
+            self.first_field("Message-ID").and_then(|v| sortkeys::message_ids(v).into_iter().next());
+        // RFC 5256 section 2.2 step 1: References, else the first id of In-Reply-To.
+        let mut references = self.first_field("References").map(sortkeys::message_ids).unwrap_or_default();
+        if references.is_empty() {
+            references = self
+                .first_field("In-Reply-To")
+                .and_then(|v| sortkeys::message_ids(v).into_iter().next())
+                .into_iter()
+                .collect();
+        }
+        SortKeys {
+            date: self.sent_date(),
+            subject,
+            reply,
+            from,
+            to,
+            cc,
+            display_from,
+            display_to,
+            message_id,
+            references,
+        }
+    }
+
+    /// The preview of RFC 8970: up to `max` characters of the first text/plain part (else
+    /// the first text/* part, with HTML tags dropped), white space collapsed. Empty when the
+    /// message has no text.
+    pub fn preview(&self, max: usize) -> String {
+        let texts: Vec<&Part> = self.parts.iter().filter(|p| p.is(TEXT) && !p.is(MULTIPART)).collect();
+        let plain = texts.iter().find(|p| PartData::of(self.raw, p).subtype_is(b"plain")).or(texts.first());
+        let Some(part) = plain else { return String::new() };
+        let data = PartData::of(self.raw, part);
+        let body = &self.raw[part.body()];
+        let decoded =
+            decode::TransferEncoding::from_token(data.encoding.as_deref()).and_then(|e| e.decode(body));
+        let text = decode::charset_to_utf8(decoded.as_deref().unwrap_or(body), data.param("charset"));
+        let text = if data.subtype_is(b"html") { strip_tags(&text) } else { text };
+        sortkeys::collapse(&text, max)
+    }
+}
+
+/// Text of an HTML body: tags, comments, scripts and styles dropped, the common entities
+/// decoded (enough for a preview; not a renderer).
+fn strip_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut rest = html;
+    while let Some(start) = rest.find('<') {
+        out.push_str(&rest[..start]);
+        let after = &rest[start..];
+        let lower = after.get(..8).unwrap_or(after).to_ascii_lowercase();
+        let close = if lower.starts_with("<!--") {
+            after.find("-->").map(|i| i + 3)
+        } else if lower.starts_with("<script") || lower.starts_with("<style") {
+            let tag = if lower.starts_with("<script") { "</script>" } else { "</style>" };
+            after.to_ascii_lowercase().find(tag).map(|i| i + tag.len())
+        } else {
+            after.find('>').map(|i| i + 1)
+        };
+        out.push(' ');
+        match close {
+            Some(n) => rest = &after[n..],
+            None => {
+                rest = "";
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out.replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
 }

@@ -107,6 +107,15 @@ impl<'a> PartData<'a> {
         }
     }
 
+    /// Whether the part's subtype is `subtype` (case-insensitive); a part without a usable
+    /// Content-Type is text/plain (RFC 2045 section 5.2).
+    pub(crate) fn subtype_is(&self, subtype: &[u8]) -> bool {
+        match &self.content_type {
+            Some((_, sub)) if !sub.is_empty() => sub.eq_ignore_ascii_case(subtype),
+            _ => subtype.eq_ignore_ascii_case(b"plain"),
+        }
+    }
+
     /// The value of parameter `name` of `Content-Type` (first match, case-insensitive).
     pub(crate) fn param(&self, name: &str) -> Option<&[u8]> {
         self.params.iter().find(|(k, _)| k.eq_ignore_ascii_case(name.as_bytes())).map(|(_, v)| v.as_slice())

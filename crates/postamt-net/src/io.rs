@@ -4,11 +4,18 @@
 //! what pipelining asks for (SMTP PIPELINING, RFC 2920; IMAP, RFC 9051 section 5.5; POP3,
 //! RFC 2449): a batch of pipelined commands gets its replies in one write. Reads are
 //! bounded: a line longer than the limit is discarded up to its end.
+//!
+//! A session may turn on DEFLATE compression (IMAP COMPRESS, RFC 4978) with
+//! [`Io::start_deflate`]: from then on each flush compresses the batch and ends it with a
+//! sync flush (so the peer can decode everything sent so far), and each fill inflates what
+//! arrives, at most [`INFLATE_LIMIT`] octets at a time so that a small compressed input cannot
+//! blow up the buffer. Nothing changes for sessions that never turn it on.
 
 use std::io;
 use std::time::Duration;
 
 use crate::Stream;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, Status};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
@@ -38,21 +45,109 @@ pub enum Line {
 const TOO_LONG_PREFIX: usize = 64;
 
 const READ_CHUNK: usize = 16 * 1024;
+/// What a session reads into after small reads (interactive commands), and what an idle
+/// session keeps: thousands of connections waiting in IDLE must not pin a full chunk each.
+const IDLE_CHUNK: usize = 1024;
+/// Write buffers grown beyond this (a large FETCH, a RETR) are given back after the flush.
+const WRITE_KEEP: usize = 16 * 1024;
 /// How long one write may wait for a client that does not read. Without it a stalled client
 /// would hold its session (and any lock it has, such as a POP3 maildrop) for as long as TCP
 /// keeps the connection.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
+/// Most octets one fill inflates before handing them to the session.
+pub const INFLATE_LIMIT: usize = 64 * 1024;
+
+/// Both directions of a DEFLATE layer (raw deflate, RFC 1951, as RFC 4978 section 3 asks).
+struct Deflate {
+    compress: Compress,
+    decompress: Decompress,
+    /// Compressed input received but not inflated yet.
+    pending: Vec<u8>,
+}
+
+impl Deflate {
+    /// Compresses `data` followed by a sync flush.
+    fn deflate(&mut self, data: &[u8]) -> io::Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(data.len() / 2 + 64);
+        let mut pos = 0;
+        loop {
+            out.reserve(4096.max(data.len() - pos));
+            let before = self.compress.total_in();
+            self.compress
+                .compress_vec(&data[pos..], &mut out, FlushCompress::Sync)
+                .map_err(|e| io::Error::other(e.to_string()))?;
+            pos += usize::try_from(self.compress.total_in() - before)
+                .unwrap_or(usize::MAX)
+                .min(data.len() - pos);
+            // The flush is complete once all input is taken and output space was left over.
+            if pos == data.len() && out.len() < out.capacity() {
+                return Ok(out);
+            }
+        }
+    }
+
+    /// Inflates pending input into `out`, up to about `limit` octets; returns how many.
+    fn inflate(&mut self, out: &mut Vec<u8>, limit: usize) -> io::Result<usize> {
+        let start = out.len();
+        let mut taken = 0;
+        while out.len() - start < limit {
+            out.reserve(READ_CHUNK);
+            let (before_in, before_out) = (self.decompress.total_in(), self.decompress.total_out());
+            let status = self
+                .decompress
+                .decompress_vec(&self.pending[taken..], out, FlushDecompress::None)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+            let consumed = usize::try_from(self.decompress.total_in() - before_in).unwrap_or(0);
+            taken = (taken + consumed).min(self.pending.len());
+            let produced = self.decompress.total_out() - before_out;
+            if status == Status::StreamEnd {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, "compressed stream ended"));
+            }
+            // No progress: everything buffered is inside the decompressor's window.
+            if produced == 0 && (consumed == 0 || taken >= self.pending.len()) {
+                break;
+            }
+        }
+        self.pending.drain(..taken);
+        Ok(out.len() - start)
+    }
+}
+
 pub struct Io {
     stream: Option<Stream>,
     rbuf: Vec<u8>,
     rpos: usize,
+    /// Bytes the last read returned: below [`IDLE_CHUNK`] the session is interactive (small
+    /// buffers), at or above it input streams in (full chunks).
+    last_read: usize,
     pub wbuf: Vec<u8>,
+    deflate: Option<Box<Deflate>>,
 }
 
 impl Io {
     pub fn new(stream: Stream) -> Io {
-        Io { stream: Some(stream), rbuf: Vec::with_capacity(READ_CHUNK), rpos: 0, wbuf: Vec::new() }
+        Io { stream: Some(stream), rbuf: Vec::new(), rpos: 0, last_read: 0, wbuf: Vec::new(), deflate: None }
+    }
+
+    /// Whether DEFLATE compression is on.
+    pub fn is_compressed(&self) -> bool {
+        self.deflate.is_some()
+    }
+
+    /// Turns on DEFLATE in both directions (RFC 4978). Call it after the response that
+    /// confirms it has been flushed: that one still goes out uncompressed. Input the peer sent
+    /// after its command is already compressed and is inflated from here on.
+    pub fn start_deflate(&mut self) {
+        let mut deflate = Box::new(Deflate {
+            compress: Compress::new(Compression::fast(), false),
+            decompress: Decompress::new(false),
+            pending: Vec::new(),
+        });
+        deflate.pending.extend_from_slice(self.buffered());
+        self.rbuf.clear();
+        self.rpos = 0;
+        self.deflate = Some(deflate);
     }
 
     pub fn is_tls(&self) -> bool {
@@ -78,18 +173,27 @@ impl Io {
 
     pub async fn flush(&mut self) -> io::Result<()> {
         if !self.wbuf.is_empty() {
+            let compressed = match self.deflate.as_mut() {
+                Some(d) => Some(d.deflate(&self.wbuf)?),
+                None => None,
+            };
             let stream = self
                 .stream
                 .as_mut()
                 .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "stream closed"))?;
+            let bytes = compressed.as_deref().unwrap_or(&self.wbuf);
             let write = async {
-                stream.write_all(&self.wbuf).await?;
+                stream.write_all(bytes).await?;
                 stream.flush().await
             };
             tokio::time::timeout(WRITE_TIMEOUT, write)
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client does not read"))??;
-            self.wbuf.clear();
+            if self.wbuf.capacity() > WRITE_KEEP {
+                self.wbuf = Vec::new();
+            } else {
+                self.wbuf.clear();
+            }
         }
         Ok(())
     }
@@ -107,21 +211,48 @@ impl Io {
             self.rbuf.drain(..self.rpos);
             self.rpos = 0;
         }
-        self.rbuf.reserve(READ_CHUNK);
-        let stream = self.stream.as_mut().ok_or(ReadError::Eof)?;
-        let read = tokio::time::timeout(timeout, stream.read_buf(&mut self.rbuf));
-        let result = match shutdown {
-            Some(token) => tokio::select! {
-                r = read => r,
-                _ = token.cancelled() => return Err(ReadError::Shutdown),
-            },
-            None => read.await,
-        };
-        match result {
-            Err(_) => Err(ReadError::Timeout),
-            Ok(Err(e)) => Err(ReadError::Io(e)),
-            Ok(Ok(0)) => Err(ReadError::Eof),
-            Ok(Ok(_)) => Ok(()),
+        // Nothing buffered after a small read: give the buffer back while waiting (an idle
+        // session holds a small one); streaming input keeps reading in full chunks.
+        let streaming = self.last_read >= IDLE_CHUNK;
+        if self.rbuf.is_empty() && !streaming && self.rbuf.capacity() > IDLE_CHUNK {
+            self.rbuf = Vec::new();
+        }
+        self.rbuf.reserve(if streaming { READ_CHUNK } else { IDLE_CHUNK });
+        if let Some(deflate) = self.deflate.as_mut()
+            && !deflate.pending.is_empty()
+            && deflate.inflate(&mut self.rbuf, INFLATE_LIMIT)? > 0
+        {
+            return Ok(());
+        }
+        loop {
+            let stream = self.stream.as_mut().ok_or(ReadError::Eof)?;
+            let target = match self.deflate.as_mut() {
+                Some(d) => &mut d.pending,
+                None => &mut self.rbuf,
+            };
+            let read = tokio::time::timeout(timeout, stream.read_buf(target));
+            let result = match shutdown {
+                Some(token) => tokio::select! {
+                    r = read => r,
+                    _ = token.cancelled() => return Err(ReadError::Shutdown),
+                },
+                None => read.await,
+            };
+            match result {
+                Err(_) => return Err(ReadError::Timeout),
+                Ok(Err(e)) => return Err(ReadError::Io(e)),
+                Ok(Ok(0)) => return Err(ReadError::Eof),
+                Ok(Ok(n)) => self.last_read = n,
+            }
+            match self.deflate.as_mut() {
+                // A partial deflate block may inflate to nothing yet: read on.
+                Some(d) => {
+                    if d.inflate(&mut self.rbuf, INFLATE_LIMIT)? > 0 {
+                        return Ok(());
+                    }
+                }
+                None => return Ok(()),
+            }
         }
     }
 

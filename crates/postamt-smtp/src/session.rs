@@ -424,6 +424,39 @@ impl Session<'_> {
                 }
             }
             message = headers::complete_submission(message, &summary, &self.svc.config.hostname);
+            // DKIM (RFC 6376) with the domain of the From address the user was just checked to
+            // own, over the final header (with the Date and Message-ID added above).
+            let domain = summary.from[0].rsplit_once('@').map_or("", |(_, d)| d).to_string();
+            message = match self.svc.delivery.sign_submission(message, &domain).await {
+                Ok(signed) => signed,
+                Err(e) => {
+                    tracing::error!(error = %e, domain, "DKIM signing failed");
+                    return self.reply(Reply::new(
+                        451,
+                        "4.3.0",
+                        "Local error in processing, try again later",
+                    ));
+                }
+            };
+        }
+        if self.svc.mode == Mode::Mx {
+            // SPF, DKIM, DMARC, ARC; our Authentication-Results goes on top (RFC 8601).
+            let helo = self.helo.as_deref().unwrap_or_default();
+            let checked =
+                self.svc.delivery.authenticate_incoming(message, self.peer.ip(), helo, &tx.sender).await;
+            // RFC 7489 section 6.6.2 (and 7.1 on the reply): refuse what the From domain asks
+            // to be refused, when configured to.
+            if self.svc.config.auth.dmarc_reject
+                && checked.results.as_ref().is_some_and(|r| r.dmarc_rejects())
+            {
+                tracing::info!(peer = %self.peer, sender = %tx.sender, "refused: DMARC policy is reject");
+                return self.reply(Reply::new(
+                    550,
+                    "5.7.1",
+                    "Message rejected: it fails the DMARC policy of its From domain",
+                ));
+            }
+            message = checked.message;
         }
         let envelope = Envelope {
             sender: tx.sender,

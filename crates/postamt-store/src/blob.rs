@@ -156,6 +156,73 @@ impl BlobDir {
     }
 }
 
+/// A file found under the blob directory by [`BlobDir::scan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScannedFile {
+    /// A file at the place of the blob it is named after.
+    Blob { id: BlobId, len: u64, modified: SystemTime },
+    /// Any other file (or symbolic link) under `blobs/`, outside `tmp/`.
+    Stray(PathBuf),
+}
+
+impl BlobDir {
+    /// Lists every file under the blob directory except the temporaries in `tmp/`, for the
+    /// consistency check. Files and directories that vanish while being listed (unlinked by a
+    /// concurrent writer) are skipped.
+    pub fn scan(&self) -> io::Result<Vec<ScannedFile>> {
+        let mut out = Vec::new();
+        let mut dirs = vec![self.root.clone()];
+        while let Some(dir) = dirs.pop() {
+            let entries = match fs::read_dir(&dir) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            for entry in entries {
+                let entry = match entry {
+                    Ok(entry) => entry,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                let path = entry.path();
+                // Not following symbolic links: a link is never a blob.
+                let meta = match entry.metadata() {
+                    Ok(meta) => meta,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                if meta.is_dir() {
+                    if path != self.tmp {
+                        dirs.push(path);
+                    }
+                    continue;
+                }
+                let id = entry.file_name().to_str().and_then(BlobId::parse);
+                match id {
+                    Some(id) if meta.is_file() && self.path(&id) == path => {
+                        let modified = meta.modified()?;
+                        out.push(ScannedFile::Blob { id, len: meta.len(), modified });
+                    }
+                    _ => out.push(ScannedFile::Stray(path)),
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The id that a blob file's actual content hashes to, and its length; read in chunks, so
+    /// any size is fine. `NotFound` when the file does not exist.
+    pub fn hash_file(&self, id: &BlobId) -> io::Result<(BlobId, u64)> {
+        let mut file = File::open(self.path(id))?;
+        let mut hasher = blake3::Hasher::new();
+        let len = io::copy(&mut file, &mut hasher)?;
+        let hex = hasher.finalize().to_hex();
+        let actual = BlobId::parse(hex.as_str())
+            .ok_or_else(|| io::Error::other("BLAKE3 produced an unexpected digest"))?;
+        Ok((actual, len))
+    }
+}
+
 /// Creates `dir` if needed and fsyncs its parent so the entry survives a crash. The parent is
 /// synced even when the directory already existed: it may have been created by a concurrent
 /// writer that has not synced yet.
@@ -302,6 +369,32 @@ mod tests {
         assert_eq!(blobs.read(&id).expect("read"), b"kept");
         assert!(!stale.exists(), "stale temporary removed");
         assert!(fresh.exists(), "recent temporary (maybe another process's) kept");
+    }
+
+    #[test]
+    fn scan_lists_blobs_and_strays_but_not_temporaries() {
+        let data = tempfile::tempdir().expect("tempdir");
+        let blobs = BlobDir::open(data.path()).expect("open");
+        let id = blobs.write(b"scanned").expect("write");
+        fs::write(data.path().join("blobs/tmp/in-progress"), b"x").expect("temporary");
+        let stray = data.path().join("blobs").join(&id.as_str()[0..2]).join("notes.txt");
+        fs::write(&stray, b"x").expect("stray");
+        // A real blob name at the wrong place is stray too.
+        let misplaced = data.path().join("blobs").join(id.as_str());
+        fs::write(&misplaced, b"scanned").expect("misplaced");
+
+        let mut found = blobs.scan().expect("scan");
+        found.sort_by_key(|f| format!("{f:?}"));
+        assert_eq!(found.len(), 3, "{found:?}");
+        assert!(found.contains(&ScannedFile::Stray(stray)));
+        assert!(found.contains(&ScannedFile::Stray(misplaced)));
+        assert!(found.iter().any(|f| matches!(f, ScannedFile::Blob { id: i, len: 7, .. } if *i == id)));
+
+        assert_eq!(blobs.hash_file(&id).expect("hash"), (id.clone(), 7));
+        fs::write(blobs.path(&id), b"scanneD").expect("corrupt");
+        assert_eq!(blobs.hash_file(&id).expect("hash"), (BlobId::of(b"scanneD"), 7));
+        blobs.remove(&id).expect("remove");
+        assert_eq!(blobs.hash_file(&id).expect_err("gone").kind(), io::ErrorKind::NotFound);
     }
 
     #[test]

@@ -19,12 +19,14 @@
 //!   the last reference goes.
 
 pub mod blob;
+pub mod check;
 pub mod events;
 pub mod sqlite;
 pub mod types;
 
 use std::sync::Arc;
 
+pub use check::{CheckReport, Problem};
 pub use events::{ChangeEvent, EventBus};
 pub use types::*;
 
@@ -66,6 +68,13 @@ pub trait Store: Send + Sync + 'static {
     async fn remove_domain(&self, name: &str) -> Result<()>;
     async fn list_domains(&self) -> Result<Vec<String>>;
     async fn is_local_domain(&self, name: &str) -> Result<bool>;
+    /// Replaces all DKIM signing keys of a local domain with `keys`, in one transaction.
+    /// `UnknownDomain` when the domain is not local; `Invalid` for an empty or repeated
+    /// selector. The keys are removed together with the domain.
+    async fn set_dkim_keys(&self, domain: &str, keys: Vec<DkimKey>) -> Result<()>;
+    /// The DKIM signing keys of a domain, ordered by selector; empty when it has none (or is
+    /// not a local domain).
+    async fn dkim_keys(&self, domain: &str) -> Result<Vec<DkimKey>>;
 
     // ---- directory: accounts and addresses ----
 
@@ -187,7 +196,31 @@ pub trait Store: Send + Sync + 'static {
         uids: &[Uid],
         op: FlagOp,
     ) -> Result<Vec<MessageMeta>>;
-    /// Removes the given UIDs from a mailbox; returns the UIDs actually removed.
+    /// Like [`Store::store_flags`], but with RFC 7162's UNCHANGEDSINCE test when
+    /// `unchanged_since` is given: a message whose MODSEQ is above it is left alone and
+    /// reported in [`FlagsStored::modified`]. Test and change are one transaction.
+    async fn store_flags_if(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        op: FlagOp,
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<FlagsStored>;
+    /// What changed in a mailbox since MODSEQ `since` (RFC 7162 CONDSTORE/QRESYNC), read
+    /// from the `(mailbox, modseq)` indexes rather than by listing the mailbox: messages with
+    /// a higher MODSEQ (new or with changed flags) and the UIDs expunged or moved away with a
+    /// higher MODSEQ, plus the counters of the same snapshot. `since == 0` is the full state:
+    /// every message (a primary-key range scan) and no tombstones. `NotFound` for a mailbox of
+    /// another account or one that no longer exists.
+    async fn changes_since(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        since: ModSeq,
+    ) -> Result<MailboxChanges>;
+    /// Removes the given UIDs from a mailbox; returns the UIDs actually removed. The mailbox's
+    /// MODSEQ grows by one and each removed UID is remembered with it (RFC 7162 3.2.7).
     async fn expunge(&self, account: AccountId, mailbox: MailboxId, uids: &[Uid]) -> Result<Vec<Uid>>;
     /// Copies messages (IMAP COPY, RFC 4315 COPYUID) into `to` of the same account, in one
     /// transaction: flags, keywords, internal date and body (one more blob reference) are kept;
@@ -219,6 +252,40 @@ pub trait Store: Send + Sync + 'static {
     // ---- quotas ----
 
     async fn quota(&self, account: AccountId) -> Result<QuotaUsage>;
+    /// Sets both limits of an account (RFC 9208 SETQUOTA): storage in bytes and the number of
+    /// messages; `None` removes a limit. Deliveries, APPEND and COPY beyond either limit fail
+    /// with `OverQuota`.
+    async fn set_quota_limits(
+        &self,
+        account: AccountId,
+        bytes: Option<u64>,
+        messages: Option<u64>,
+    ) -> Result<()>;
+
+    // ---- annotations (IMAP METADATA, RFC 5464) ----
+
+    /// The annotations of a mailbox of `account`, or with `mailbox == None` the server
+    /// annotations `account` sees: its own `/private/...` entries and the server's shared
+    /// `/shared/...` ones. Entry names are lower-case, sorted. `NotFound` for a mailbox of
+    /// another account.
+    async fn metadata(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+    ) -> Result<Vec<(String, Vec<u8>)>>;
+    /// Sets (`Some`) or removes (`None`) annotations, all or none. Entry names must start with
+    /// `/private/` or `/shared/` (case-insensitive); server `/shared/` entries are the
+    /// server's, one value for every account (the caller decides who may set them). When a
+    /// target would end up with more than `max_entries` entries: `Invalid` with `what` =
+    /// `"metadata entries"`, and nothing changed. A change on a mailbox raises its MODSEQ
+    /// (RFC 7162 section 3.2).
+    async fn set_metadata(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+        changes: Vec<(String, Option<Vec<u8>>)>,
+        max_entries: usize,
+    ) -> Result<()>;
 
     // ---- outbound queue ----
 
@@ -227,6 +294,90 @@ pub trait Store: Send + Sync + 'static {
     async fn queue_get(&self, id: &str) -> Result<Option<QueueEntry>>;
     /// Removes a queue entry and releases its blob reference.
     async fn queue_delete(&self, id: &str) -> Result<()>;
+    /// Claims up to `limit` due entries for delivery: those with `next_attempt <= now` and no
+    /// live lease (none, or one that expired at or before `now`), oldest `next_attempt` first.
+    /// Each gets a new lease with a fresh token, valid until `lease_until`; until then no other
+    /// caller (in this process or another sharing the storage) claims it. The claim and the
+    /// read are one transaction.
+    async fn queue_claim(&self, now: i64, limit: usize, lease_until: i64) -> Result<Vec<QueueClaim>>;
+    /// Extends a lease while its delivery runs. `NotFound` when the entry is gone or the lease
+    /// is no longer `token`'s (it expired and another runner took the entry over).
+    async fn queue_renew(&self, id: &str, token: &str, lease_until: i64) -> Result<()>;
+    /// Records the outcome of one delivery attempt, atomically: the recipients' new states and
+    /// last replies, the attempt count, and the notification (DSN) to deliver locally and/or
+    /// queue, all in one transaction, so that a crash neither loses nor repeats a bounce. When
+    /// no recipient is pending any more the entry is removed and its blob released; otherwise
+    /// it waits for `next_attempt` with its lease released. `NotFound` (and nothing changed)
+    /// when the entry is gone or the lease is not `token`'s; `Invalid` for an outcome naming no
+    /// recipient of the entry; `BlobMissing` as for `deliver` when the notification's blob
+    /// vanished (put it again and retry).
+    async fn queue_update(&self, id: &str, token: &str, update: QueueUpdate) -> Result<QueueUpdated>;
+    /// Makes one entry (`Some(id)`, `NotFound` when unknown) or every entry due now; returns
+    /// how many entries it changed. Leases are left alone: an entry being delivered right now
+    /// is not delivered twice.
+    async fn queue_flush(&self, id: Option<&str>) -> Result<usize>;
+
+    // ---- maintenance ----
+
+    /// Verifies the store's consistency (`postamt check`; see [`check`] for every rule): blob
+    /// files present and matching their hashes, reference counts, mailbox counters, quota
+    /// usage, and the backend's own integrity checks. Unreferenced blob files younger than
+    /// `grace` are counted, not reported: a delivery may be about to reference them. Reads
+    /// only, so it may run beside a busy server; what a concurrent delivery or expunge changes
+    /// meanwhile is not reported. `Err` only when the check itself could not run.
+    async fn check(&self, grace: std::time::Duration) -> Result<CheckReport>;
+
+    // ---- web: sessions, app passwords, password reset, API tokens ----
+
+    /// Stores a new web session; sessions past their expiry are deleted on the way.
+    async fn create_web_session(&self, session: WebSession) -> Result<()>;
+    /// The session with this id hash, expired or not (the caller checks `expires`).
+    async fn web_session(&self, id_hash: &str) -> Result<Option<WebSession>>;
+    /// Records a request on a session. Unknown ids are ignored.
+    async fn touch_web_session(&self, id_hash: &str, last_seen: i64) -> Result<()>;
+    /// Ends one session (log out). Unknown ids are ignored.
+    async fn delete_web_session(&self, id_hash: &str) -> Result<()>;
+    /// Ends every session of an account but `except` (after a password change or reset).
+    async fn delete_web_sessions(&self, account: AccountId, except: Option<&str>) -> Result<()>;
+
+    /// Adds an app password; `AlreadyExists` when the account already has one with this
+    /// lookup, `NotFound` for an unknown account.
+    async fn create_app_password(&self, new: NewAppPassword) -> Result<AppPassword>;
+    /// The app passwords of an account, oldest first.
+    async fn list_app_passwords(&self, account: AccountId) -> Result<Vec<AppPassword>>;
+    /// The app password of `account` with this lookup.
+    async fn app_password(&self, account: AccountId, lookup: &str) -> Result<Option<AppPassword>>;
+    /// Records a successful login with an app password.
+    async fn app_password_used(&self, id: i64, at: i64) -> Result<()>;
+    /// Revokes an app password; `NotFound` when `account` has no such one.
+    async fn delete_app_password(&self, account: AccountId, id: i64) -> Result<()>;
+
+    /// Sets (or with `None` clears) the address password-reset links are sent to.
+    async fn set_recovery_address(&self, account: AccountId, address: Option<&str>) -> Result<()>;
+    async fn recovery_address(&self, account: AccountId) -> Result<Option<String>>;
+    /// Stores a password-reset token (its hash) valid until `expires`.
+    async fn create_reset_token(&self, account: AccountId, token_hash: &str, expires: i64) -> Result<()>;
+    /// The account a reset token is for, if it exists and `now` is before its expiry.
+    async fn reset_token_account(&self, token_hash: &str, now: i64) -> Result<Option<AccountId>>;
+    /// Uses a reset token, atomically: when it is valid at `now`, sets the account's password
+    /// hash and deletes every reset token and web session of the account (so the link works
+    /// once, and whoever was signed in is signed out). `None`, and nothing changed, otherwise.
+    async fn reset_password_with_token(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<Option<Account>>;
+
+    /// Stores a new API token; `AlreadyExists` when its id is taken.
+    async fn create_api_token(&self, token: ApiToken) -> Result<()>;
+    /// All API tokens, oldest first.
+    async fn list_api_tokens(&self) -> Result<Vec<ApiToken>>;
+    async fn api_token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>>;
+    /// Records a request made with a token.
+    async fn api_token_used(&self, id: &str, at: i64) -> Result<()>;
+    /// Revokes a token; `NotFound` for an unknown id.
+    async fn delete_api_token(&self, id: &str) -> Result<()>;
 
     // ---- change events ----
 

@@ -15,7 +15,9 @@
 //!   one read transaction, i.e. one consistent snapshot. WAL lets them run beside the writer.
 //!
 //! # Blob references
-//! Every message and every queue entry holds one reference on its body, counted in `blobs`.
+//! Every message and every queue entry holds one reference on its body, counted in `blobs`
+//! (the consistency check counts a reference for each row of every table whose column is
+//! declared `REFERENCES blobs (hash)`).
 //! Processes sharing the data directory must never unlink a file that someone just started to
 //! reference again, so:
 //! - a job that references a blob without a `blobs` row checks, inside the write transaction,
@@ -33,8 +35,8 @@
 //! `ON CONFLICT ... DO UPDATE`, `RETURNING`); counters (UIDs, MODSEQs, UIDVALIDITY, quota usage)
 //! are allocated with ordinary statements inside the write transaction.
 //!
-//! Submodules: `schema` (tables, migrations, connection settings) and `writer` (the writer
-//! thread and group commit). This file holds the store itself and the SQL of each operation.
+//! Submodules: `schema` (tables, migrations, connection settings), `writer` (the writer
+//! thread and group commit) and `check` (the consistency check). This file holds the store itself and the SQL of each operation.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
@@ -46,7 +48,9 @@ use rusqlite::types::Type;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use tokio::sync::oneshot;
 
+mod check;
 mod schema;
+mod web;
 mod writer;
 
 use crate::blob::BlobDir;
@@ -468,12 +472,34 @@ fn mailbox_named(conn: &Connection, account: AccountId, name: &str) -> Result<Op
         .db()
 }
 
-const MESSAGE_COLS: &str = "uid, blob, size, internal_date, flags, keywords, modseq";
+const MESSAGE_COLS: &str = "uid, blob, size, internal_date, flags, keywords, modseq, savedate";
 
 /// A mailbox's messages in UID order: a range scan of the primary key (see the schema).
 fn sql_list_messages() -> String {
     format!("SELECT {MESSAGE_COLS} FROM messages WHERE mailbox_id = ?1 ORDER BY uid")
 }
+
+/// The messages of a mailbox changed since a MODSEQ: a range scan of `messages_modseq`.
+/// Sorted by the caller (an ORDER BY uid would tempt the planner into the primary key).
+fn sql_messages_changed_since() -> String {
+    format!("SELECT {MESSAGE_COLS} FROM messages WHERE mailbox_id = ?1 AND modseq > ?2")
+}
+
+/// Tombstones of a mailbox newer than a MODSEQ: a range scan of `expunged_modseq`.
+const SQL_EXPUNGED_SINCE: &str = "SELECT uid FROM expunged WHERE mailbox_id = ?1 AND modseq > ?2";
+
+/// Remembers an expunged UID with the MODSEQ of its expunge (RFC 7162 section 3.2.7). A UID
+/// is never reused within a UIDVALIDITY, so the key cannot already exist; replacing keeps
+/// this total anyway.
+const SQL_INSERT_TOMBSTONE: &str = "INSERT INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3) \
+     ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = excluded.modseq";
+
+/// `metadata.owner` of the server's shared annotations (account ids start at 1).
+const SHARED_OWNER: AccountId = 0;
+/// `metadata.mailbox_id` of server annotations (mailbox ids start at 1).
+const SERVER_ENTRY: MailboxId = 0;
+const PRIVATE_PREFIX: &str = "/private/";
+const SHARED_PREFIX: &str = "/shared/";
 
 /// One message by UID: a primary-key lookup.
 fn sql_message_by_uid() -> String {
@@ -501,6 +527,7 @@ fn message_from_row(row: &Row<'_>) -> rusqlite::Result<MessageMeta> {
         flags: Flags(row.get(4)?),
         keywords: split_keywords(&keywords),
         modseq: get_u64(row, 6)?,
+        savedate: row.get(7)?,
     })
 }
 
@@ -687,13 +714,38 @@ fn release_blob(ctx: &mut JobCtx<'_>, blob: &BlobId) -> Result<()> {
     Ok(())
 }
 
-/// Quota limit and usage of an account, `None` if it does not exist.
-fn quota_state(conn: &Connection, account: AccountId) -> Result<Option<(Option<u64>, u64)>> {
-    conn.prepare_cached("SELECT quota_bytes, used_bytes FROM accounts WHERE id = ?1")
-        .db()?
-        .query_row([account], |r| Ok((get_opt_u64(r, 0)?, get_u64(r, 1)?)))
-        .optional()
-        .db()
+/// Quota limits and usage of an account.
+struct QuotaState {
+    bytes: Option<u64>,
+    used_bytes: u64,
+    messages: Option<u64>,
+    used_messages: u64,
+}
+
+impl QuotaState {
+    /// Whether `bytes` more bytes in `messages` more messages fit both limits.
+    fn fits(&self, bytes: u64, messages: u64) -> bool {
+        fits_quota(self.bytes, self.used_bytes, bytes)
+            && fits_quota(self.messages, self.used_messages, messages)
+    }
+}
+
+/// Quota limits and usage of an account, `None` if it does not exist.
+fn quota_state(conn: &Connection, account: AccountId) -> Result<Option<QuotaState>> {
+    conn.prepare_cached(
+        "SELECT quota_bytes, used_bytes, quota_messages, used_messages FROM accounts WHERE id = ?1",
+    )
+    .db()?
+    .query_row([account], |r| {
+        Ok(QuotaState {
+            bytes: get_opt_u64(r, 0)?,
+            used_bytes: get_u64(r, 1)?,
+            messages: get_opt_u64(r, 2)?,
+            used_messages: get_u64(r, 3)?,
+        })
+    })
+    .optional()
+    .db()
 }
 
 struct MessageInsert<'a> {
@@ -733,7 +785,7 @@ fn insert_message(
     ctx.conn
         .prepare_cached(
             "INSERT INTO messages (mailbox_id, uid, blob, size, internal_date, flags, keywords, \
-             modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+             modseq, savedate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .db()?
         .execute(params![
@@ -745,6 +797,7 @@ fn insert_message(
             msg.flags.0,
             msg.keywords.join(" "),
             to_i64(modseq, "modseq")?,
+            now(),
         ])
         .db()?;
     ctx.conn
@@ -783,6 +836,12 @@ fn clear_mailbox(ctx: &mut JobCtx<'_>, account: AccountId, mailbox: MailboxId) -
         let rows = stmt.query_map([mailbox], |r| Ok((get_blob(r, 0)?, get_u64(r, 1)?))).db()?;
         rows.collect::<rusqlite::Result<_>>().db()?
     };
+    ctx.conn.prepare_cached("DELETE FROM expunged WHERE mailbox_id = ?1").db()?.execute([mailbox]).db()?;
+    ctx.conn
+        .prepare_cached("DELETE FROM metadata WHERE owner = ?1 AND mailbox_id = ?2")
+        .db()?
+        .execute([account, mailbox])
+        .db()?;
     let bytes = removed.iter().fold(0u64, |sum, (_, size)| sum.saturating_add(*size));
     for (blob, _) in &removed {
         release_blob(ctx, blob)?;
@@ -852,8 +911,8 @@ fn transfer_messages(
     let total = sources.iter().fold(0u64, |sum, m| sum.saturating_add(m.size));
     if !remove_source {
         // Checked as a whole: IMAP COPY is all or nothing.
-        let (quota, used) = quota_state(conn, account)?.ok_or_else(|| not_found("account", account))?;
-        if !fits_quota(quota, used, total) {
+        let quota = quota_state(conn, account)?.ok_or_else(|| not_found("account", account))?;
+        if !quota.fits(total, u64::from(count)) {
             return Err(StoreError::OverQuota);
         }
     }
@@ -865,33 +924,40 @@ fn transfer_messages(
         // as they are, and the body is never without a row referencing it.
         let mut update = conn
             .prepare_cached(
-                "UPDATE messages SET mailbox_id = ?1, uid = ?2, modseq = ?3 \
+                "UPDATE messages SET mailbox_id = ?1, uid = ?2, modseq = ?3, savedate = ?6 \
                  WHERE mailbox_id = ?4 AND uid = ?5",
             )
             .db()?;
+        let saved = now();
         for ((uid, modseq), msg) in (first_uid..).zip(first_modseq..).zip(&sources) {
-            update.execute(params![to, uid, to_i64(modseq, "modseq")?, from, msg.uid]).db()?;
+            update.execute(params![to, uid, to_i64(modseq, "modseq")?, from, msg.uid, saved]).db()?;
             mapping.push((msg.uid, uid));
             ctx.event(account, ChangeEvent::MessageAdded { mailbox: to, uid, modseq });
         }
-        // As `expunge`: the removal is one change of the source mailbox.
-        conn.prepare_cached(
-            "UPDATE mailboxes SET highestmodseq = highestmodseq + 1, \
-             message_count = CASE WHEN message_count > ?1 THEN message_count - ?1 ELSE 0 END \
-             WHERE id = ?2",
-        )
-        .db()?
-        .execute(params![count, from])
-        .db()?;
+        // As `expunge`: the removal is one change of the source mailbox, remembered per UID.
+        let expunge_modseq: i64 = conn
+            .prepare_cached(
+                "UPDATE mailboxes SET highestmodseq = highestmodseq + 1, \
+                 message_count = CASE WHEN message_count > ?1 THEN message_count - ?1 ELSE 0 END \
+                 WHERE id = ?2 RETURNING highestmodseq",
+            )
+            .db()?
+            .query_row(params![count, from], |r| r.get(0))
+            .db()?;
+        let mut tombstone = conn.prepare_cached(SQL_INSERT_TOMBSTONE).db()?;
+        for msg in &sources {
+            tombstone.execute(params![from, msg.uid, expunge_modseq]).db()?;
+        }
         let removed = sources.iter().map(|m| m.uid).collect();
         ctx.event(account, ChangeEvent::Expunged { mailbox: from, uids: removed });
     } else {
         let mut insert = conn
             .prepare_cached(
                 "INSERT INTO messages (mailbox_id, uid, blob, size, internal_date, flags, \
-                 keywords, modseq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 keywords, modseq, savedate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .db()?;
+        let saved = now();
         for ((uid, modseq), msg) in (first_uid..).zip(first_modseq..).zip(&sources) {
             // The source row holds a reference, so this only increments the count.
             add_blob_ref(ctx, &msg.blob, msg.size)?;
@@ -905,6 +971,7 @@ fn transfer_messages(
                     msg.flags.0,
                     msg.keywords.join(" "),
                     to_i64(modseq, "modseq")?,
+                    saved,
                 ])
                 .db()?;
             mapping.push((msg.uid, uid));
@@ -996,6 +1063,43 @@ fn apply_renames(conn: &Connection, renames: &[Rename]) -> Result<()> {
     Ok(())
 }
 
+/// Files one body into several mailboxes and optionally queues it: the job of
+/// `Store::deliver`, also run inside `queue_update` for delivery status notifications.
+fn deliver_in(ctx: &mut JobCtx<'_>, batch: &DeliveryBatch) -> Result<DeliveryOutcome> {
+    let mut results = Vec::with_capacity(batch.targets.len());
+    for target in &batch.targets {
+        let Some(quota) = quota_state(ctx.conn, target.account)? else {
+            results.push(Err(DeliveryFailure::NoSuchAccount));
+            continue;
+        };
+        let mailbox = match target.mailbox {
+            Some(id) => mailbox_of(ctx.conn, target.account, id)?,
+            None => mailbox_named(ctx.conn, target.account, "INBOX")?,
+        };
+        let Some(mailbox) = mailbox else {
+            results.push(Err(DeliveryFailure::NoSuchMailbox));
+            continue;
+        };
+        if !quota.fits(batch.size, 1) {
+            results.push(Err(DeliveryFailure::OverQuota));
+            continue;
+        }
+        let msg = MessageInsert {
+            blob: &batch.blob,
+            size: batch.size,
+            internal_date: batch.internal_date,
+            flags: target.flags,
+            keywords: &[],
+        };
+        results.push(Ok(insert_message(ctx, target.account, mailbox.id, &msg)?));
+    }
+    let queued = match &batch.enqueue {
+        Some(entry) => Some(insert_queue_entry(ctx, entry)?),
+        None => None,
+    };
+    Ok(DeliveryOutcome { results, queued })
+}
+
 const QUEUE_ID_ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
 /// A queue id: the creation time in microseconds (hex, so ids sort by age) plus random
@@ -1008,6 +1112,12 @@ fn new_queue_id() -> QueueId {
         id.push(char::from(QUEUE_ID_ALPHABET[rng.random_range(0..QUEUE_ID_ALPHABET.len())]));
     }
     id
+}
+
+/// A lease token: random, so that a runner can tell its own claim from a later one.
+fn new_lease_token() -> String {
+    let mut rng = rand::rng();
+    (0..16).map(|_| char::from(QUEUE_ID_ALPHABET[rng.random_range(0..QUEUE_ID_ALPHABET.len())])).collect()
 }
 
 fn insert_queue_entry(ctx: &JobCtx<'_>, entry: &NewQueueEntry) -> Result<QueueId> {
@@ -1153,6 +1263,79 @@ impl Store for SqliteStore {
         self.read(move |conn| domain_exists(conn, &domain)).await
     }
 
+    async fn set_dkim_keys(&self, domain: &str, keys: Vec<DkimKey>) -> Result<()> {
+        let domain = normalize_domain(domain)?;
+        let mut selectors = std::collections::HashSet::new();
+        for key in &keys {
+            if key.selector.is_empty() || has_bad_chars(&key.selector) || !selectors.insert(&key.selector) {
+                return Err(StoreError::Invalid {
+                    what: "DKIM selector",
+                    detail: format!("{:?}: empty, repeated or with spaces", key.selector),
+                });
+            }
+        }
+        self.write(move |ctx| {
+            if !domain_exists(ctx.conn, &domain)? {
+                return Err(StoreError::UnknownDomain(domain));
+            }
+            ctx.conn.execute("DELETE FROM dkim_keys WHERE domain = ?1", [&domain]).db()?;
+            let mut insert = ctx
+                .conn
+                .prepare_cached(
+                    "INSERT INTO dkim_keys (domain, selector, algorithm, private_key, public_key, \
+                     created) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .db()?;
+            for key in &keys {
+                insert
+                    .execute(params![
+                        domain,
+                        key.selector,
+                        key.algorithm.as_str(),
+                        key.private_key,
+                        key.public_key,
+                        key.created
+                    ])
+                    .db()?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn dkim_keys(&self, domain: &str) -> Result<Vec<DkimKey>> {
+        let domain = domain.to_lowercase();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT selector, algorithm, private_key, public_key, created FROM dkim_keys \
+                     WHERE domain = ?1 ORDER BY selector",
+                )
+                .db()?;
+            let rows = stmt
+                .query_map([&domain], |r| {
+                    let algorithm: String = r.get(1)?;
+                    let algorithm = DkimAlgorithm::parse(&algorithm).ok_or_else(|| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            1,
+                            Type::Text,
+                            format!("unknown DKIM algorithm {algorithm:?}").into(),
+                        )
+                    })?;
+                    Ok(DkimKey {
+                        selector: r.get(0)?,
+                        algorithm,
+                        private_key: r.get(2)?,
+                        public_key: r.get(3)?,
+                        created: r.get(4)?,
+                    })
+                })
+                .db()?;
+            rows.collect::<rusqlite::Result<_>>().db()
+        })
+        .await
+    }
+
     // ---- accounts and addresses ----
 
     async fn create_account(&self, new: NewAccount) -> Result<Account> {
@@ -1204,6 +1387,7 @@ impl Store for SqliteStore {
             ctx.conn.execute("DELETE FROM mailboxes WHERE account_id = ?1", [id]).db()?;
             ctx.conn.execute("DELETE FROM aliases WHERE account_id = ?1", [id]).db()?;
             ctx.conn.execute("DELETE FROM subscriptions WHERE account_id = ?1", [id]).db()?;
+            ctx.conn.execute("DELETE FROM metadata WHERE owner = ?1", [id]).db()?;
             ctx.conn.execute("DELETE FROM accounts WHERE id = ?1", [id]).db()?;
             Ok(())
         })
@@ -1652,51 +1836,17 @@ impl Store for SqliteStore {
     // ---- messages ----
 
     async fn deliver(&self, batch: DeliveryBatch) -> Result<DeliveryOutcome> {
-        self.write(move |ctx| {
-            let mut results = Vec::with_capacity(batch.targets.len());
-            for target in &batch.targets {
-                let Some((quota, used)) = quota_state(ctx.conn, target.account)? else {
-                    results.push(Err(DeliveryFailure::NoSuchAccount));
-                    continue;
-                };
-                let mailbox = match target.mailbox {
-                    Some(id) => mailbox_of(ctx.conn, target.account, id)?,
-                    None => mailbox_named(ctx.conn, target.account, "INBOX")?,
-                };
-                let Some(mailbox) = mailbox else {
-                    results.push(Err(DeliveryFailure::NoSuchMailbox));
-                    continue;
-                };
-                if !fits_quota(quota, used, batch.size) {
-                    results.push(Err(DeliveryFailure::OverQuota));
-                    continue;
-                }
-                let msg = MessageInsert {
-                    blob: &batch.blob,
-                    size: batch.size,
-                    internal_date: batch.internal_date,
-                    flags: target.flags,
-                    keywords: &[],
-                };
-                results.push(Ok(insert_message(ctx, target.account, mailbox.id, &msg)?));
-            }
-            let queued = match &batch.enqueue {
-                Some(entry) => Some(insert_queue_entry(ctx, entry)?),
-                None => None,
-            };
-            Ok(DeliveryOutcome { results, queued })
-        })
-        .await
+        self.write(move |ctx| deliver_in(ctx, &batch)).await
     }
 
     async fn append(&self, account: AccountId, mailbox: MailboxId, msg: NewMessage) -> Result<Appended> {
         let keywords = normalize_keywords(&msg.keywords)?;
         self.write(move |ctx| {
             require_mailbox(ctx.conn, account, mailbox)?;
-            let Some((quota, used)) = quota_state(ctx.conn, account)? else {
+            let Some(quota) = quota_state(ctx.conn, account)? else {
                 return Err(not_found("account", account));
             };
-            if !fits_quota(quota, used, msg.size) {
+            if !quota.fits(msg.size, 1) {
                 return Err(StoreError::OverQuota);
             }
             let insert = MessageInsert {
@@ -1728,6 +1878,17 @@ impl Store for SqliteStore {
         uids: &[Uid],
         op: FlagOp,
     ) -> Result<Vec<MessageMeta>> {
+        Ok(self.store_flags_if(account, mailbox, uids, op, None).await?.changed)
+    }
+
+    async fn store_flags_if(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        uids: &[Uid],
+        op: FlagOp,
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<FlagsStored> {
         let op_keywords = normalize_keywords(&op.keywords)?;
         let mut uids = uids.to_vec();
         uids.sort_unstable();
@@ -1743,13 +1904,18 @@ impl Store for SqliteStore {
                 )
                 .db()?;
             let mut modseq = mb.highestmodseq;
-            let mut changed = Vec::new();
+            let mut out = FlagsStored::default();
             for uid in uids {
                 let Some(mut msg) =
                     select.query_row(params![mailbox, uid], message_from_row).optional().db()?
                 else {
                     continue;
                 };
+                // RFC 7162 section 3.1.3: a message changed after UNCHANGEDSINCE is left alone.
+                if unchanged_since.is_some_and(|limit| msg.modseq > limit) {
+                    out.modified.push(uid);
+                    continue;
+                }
                 let (flags, keywords) = apply_flag_op(&op, &op_keywords, msg.flags, &msg.keywords);
                 if flags == msg.flags && keywords == msg.keywords {
                     continue;
@@ -1764,7 +1930,7 @@ impl Store for SqliteStore {
                 msg.keywords = keywords;
                 msg.modseq = modseq;
                 ctx.event(account, ChangeEvent::FlagsChanged { mailbox, uid, modseq });
-                changed.push(msg);
+                out.changed.push(msg);
             }
             if modseq != mb.highestmodseq {
                 conn.execute(
@@ -1773,7 +1939,42 @@ impl Store for SqliteStore {
                 )
                 .db()?;
             }
-            Ok(changed)
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn changes_since(
+        &self,
+        account: AccountId,
+        mailbox: MailboxId,
+        since: ModSeq,
+    ) -> Result<MailboxChanges> {
+        let since_sql = to_i64(since, "modseq")?;
+        self.read(move |conn| {
+            let mb = require_mailbox(conn, account, mailbox)?;
+            let (changed, vanished) = if since == 0 {
+                let mut stmt = conn.prepare_cached(&sql_list_messages()).db()?;
+                let rows = stmt.query_map([mailbox], message_from_row).db()?;
+                (rows.collect::<rusqlite::Result<Vec<_>>>().db()?, Vec::new())
+            } else {
+                let mut stmt = conn.prepare_cached(&sql_messages_changed_since()).db()?;
+                let rows = stmt.query_map(params![mailbox, since_sql], message_from_row).db()?;
+                let mut changed = rows.collect::<rusqlite::Result<Vec<_>>>().db()?;
+                changed.sort_unstable_by_key(|m| m.uid);
+                let mut stmt = conn.prepare_cached(SQL_EXPUNGED_SINCE).db()?;
+                let rows = stmt.query_map(params![mailbox, since_sql], |r| r.get::<_, Uid>(0)).db()?;
+                let mut vanished = rows.collect::<rusqlite::Result<Vec<_>>>().db()?;
+                vanished.sort_unstable();
+                (changed, vanished)
+            };
+            Ok(MailboxChanges {
+                uidvalidity: mb.uidvalidity,
+                uidnext: mb.uidnext,
+                highestmodseq: mb.highestmodseq,
+                changed,
+                vanished,
+            })
         })
         .await
     }
@@ -1806,14 +2007,20 @@ impl Store for SqliteStore {
             }
             if !removed.is_empty() {
                 let count = removed.len() as i64;
-                ctx.conn
-                    .execute(
+                let modseq: i64 = ctx
+                    .conn
+                    .prepare_cached(
                         "UPDATE mailboxes SET highestmodseq = highestmodseq + 1, \
                          message_count = CASE WHEN message_count > ?1 \
-                         THEN message_count - ?1 ELSE 0 END WHERE id = ?2",
-                        params![count, mailbox],
+                         THEN message_count - ?1 ELSE 0 END WHERE id = ?2 RETURNING highestmodseq",
                     )
+                    .db()?
+                    .query_row(params![count, mailbox], |r| r.get(0))
                     .db()?;
+                let mut tombstone = ctx.conn.prepare_cached(SQL_INSERT_TOMBSTONE).db()?;
+                for &uid in &removed {
+                    tombstone.execute(params![mailbox, uid, modseq]).db()?;
+                }
                 release_usage(ctx.conn, account, bytes, removed.len() as u64)?;
                 ctx.event(account, ChangeEvent::Expunged { mailbox, uids: removed.clone() });
             }
@@ -1858,18 +2065,156 @@ impl Store for SqliteStore {
 
     async fn quota(&self, account: AccountId) -> Result<QuotaUsage> {
         self.read(move |conn| {
-            conn.prepare_cached("SELECT used_bytes, used_messages, quota_bytes FROM accounts WHERE id = ?1")
-                .db()?
-                .query_row([account], |r| {
-                    Ok(QuotaUsage {
-                        used_bytes: get_u64(r, 0)?,
-                        used_messages: get_u64(r, 1)?,
-                        limit_bytes: get_opt_u64(r, 2)?,
-                    })
+            conn.prepare_cached(
+                "SELECT used_bytes, used_messages, quota_bytes, quota_messages FROM accounts WHERE id = ?1",
+            )
+            .db()?
+            .query_row([account], |r| {
+                Ok(QuotaUsage {
+                    used_bytes: get_u64(r, 0)?,
+                    used_messages: get_u64(r, 1)?,
+                    limit_bytes: get_opt_u64(r, 2)?,
+                    limit_messages: get_opt_u64(r, 3)?,
                 })
-                .optional()
-                .db()?
-                .ok_or_else(|| not_found("account", account))
+            })
+            .optional()
+            .db()?
+            .ok_or_else(|| not_found("account", account))
+        })
+        .await
+    }
+
+    async fn set_quota_limits(
+        &self,
+        account: AccountId,
+        bytes: Option<u64>,
+        messages: Option<u64>,
+    ) -> Result<()> {
+        let bytes = bytes.map(|q| to_i64(q, "quota")).transpose()?;
+        let messages = messages.map(|q| to_i64(q, "quota")).transpose()?;
+        self.write(move |ctx| {
+            let n = ctx
+                .conn
+                .execute(
+                    "UPDATE accounts SET quota_bytes = ?1, quota_messages = ?2 WHERE id = ?3",
+                    params![bytes, messages, account],
+                )
+                .db()?;
+            if n == 0 {
+                return Err(not_found("account", account));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    // ---- annotations ----
+
+    async fn metadata(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+    ) -> Result<Vec<(String, Vec<u8>)>> {
+        self.read(move |conn| {
+            let rows =
+                |owner: AccountId, mailbox: MailboxId, prefix: &str| -> Result<Vec<(String, Vec<u8>)>> {
+                    let mut stmt = conn
+                        .prepare_cached(
+                            "SELECT entry, value FROM metadata WHERE owner = ?1 AND mailbox_id = ?2 \
+                         AND substr(entry, 1, length(?3)) = ?3",
+                        )
+                        .db()?;
+                    let rows = stmt
+                        .query_map(params![owner, mailbox, prefix], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .db()?;
+                    rows.collect::<rusqlite::Result<_>>().db()
+                };
+            let mut out = match mailbox {
+                Some(id) => {
+                    require_mailbox(conn, account, id)?;
+                    rows(account, id, "/")?
+                }
+                None => {
+                    let mut all = rows(account, SERVER_ENTRY, PRIVATE_PREFIX)?;
+                    all.extend(rows(SHARED_OWNER, SERVER_ENTRY, SHARED_PREFIX)?);
+                    all
+                }
+            };
+            out.sort();
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn set_metadata(
+        &self,
+        account: AccountId,
+        mailbox: Option<MailboxId>,
+        changes: Vec<(String, Option<Vec<u8>>)>,
+        max_entries: usize,
+    ) -> Result<()> {
+        let mut keyed = Vec::with_capacity(changes.len());
+        for (entry, value) in changes {
+            let entry = entry.to_ascii_lowercase();
+            let owner = if entry.starts_with(PRIVATE_PREFIX) || mailbox.is_some() {
+                account
+            } else if entry.starts_with(SHARED_PREFIX) {
+                SHARED_OWNER
+            } else {
+                return Err(StoreError::Invalid { what: "metadata entry", detail: entry });
+            };
+            if !entry.starts_with(PRIVATE_PREFIX) && !entry.starts_with(SHARED_PREFIX) {
+                return Err(StoreError::Invalid { what: "metadata entry", detail: entry });
+            }
+            keyed.push((owner, entry, value));
+        }
+        self.write(move |ctx| {
+            let conn = ctx.conn;
+            let target = match mailbox {
+                Some(id) => require_mailbox(conn, account, id)?.id,
+                None => SERVER_ENTRY,
+            };
+            let mut upsert = conn
+                .prepare_cached(
+                    "INSERT INTO metadata (owner, mailbox_id, entry, value) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (owner, mailbox_id, entry) DO UPDATE SET value = excluded.value",
+                )
+                .db()?;
+            let mut delete = conn
+                .prepare_cached("DELETE FROM metadata WHERE owner = ?1 AND mailbox_id = ?2 AND entry = ?3")
+                .db()?;
+            let mut owners = Vec::new();
+            for (owner, entry, value) in &keyed {
+                match value {
+                    Some(v) => upsert.execute(params![owner, target, entry, v]).db()?,
+                    None => delete.execute(params![owner, target, entry]).db()?,
+                };
+                if !owners.contains(owner) {
+                    owners.push(*owner);
+                }
+            }
+            let mut count = conn
+                .prepare_cached("SELECT COUNT(*) FROM metadata WHERE owner = ?1 AND mailbox_id = ?2")
+                .db()?;
+            for owner in owners {
+                let n: i64 = count.query_row(params![owner, target], |r| r.get(0)).db()?;
+                if usize::try_from(n).unwrap_or(usize::MAX) > max_entries {
+                    // The job's savepoint rolls everything back.
+                    return Err(StoreError::Invalid {
+                        what: "metadata entries",
+                        detail: format!("more than {max_entries}"),
+                    });
+                }
+            }
+            if let Some(id) = mailbox
+                && !keyed.is_empty()
+            {
+                conn.prepare_cached("UPDATE mailboxes SET highestmodseq = highestmodseq + 1 WHERE id = ?1")
+                    .db()?
+                    .execute([id])
+                    .db()?;
+            }
+            Ok(())
         })
         .await
     }
@@ -1918,6 +2263,256 @@ impl Store for SqliteStore {
             release_blob(ctx, &blob)
         })
         .await
+    }
+
+    async fn queue_claim(&self, now: i64, limit: usize, lease_until: i64) -> Result<Vec<QueueClaim>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        // The runner polls every second: look on a reader first, so that an idle queue costs
+        // no write transaction.
+        let any_due = self
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT 1 FROM queue WHERE next_attempt <= ?1 AND lease_until <= ?1 LIMIT 1",
+                )
+                .db()?
+                .exists([now])
+                .db()
+            })
+            .await?;
+        if !any_due {
+            return Ok(Vec::new());
+        }
+        self.write(move |ctx| {
+            let ids: Vec<String> = {
+                let mut stmt = ctx
+                    .conn
+                    .prepare_cached(
+                        "SELECT id FROM queue WHERE next_attempt <= ?1 AND lease_until <= ?1 \
+                         ORDER BY next_attempt, id LIMIT ?2",
+                    )
+                    .db()?;
+                let rows = stmt.query_map(params![now, limit], |r| r.get(0)).db()?;
+                rows.collect::<rusqlite::Result<_>>().db()?
+            };
+            let mut claims = Vec::with_capacity(ids.len());
+            for id in ids {
+                let token = new_lease_token();
+                ctx.conn
+                    .prepare_cached("UPDATE queue SET lease_token = ?2, lease_until = ?3 WHERE id = ?1")
+                    .db()?
+                    .execute(params![id, token, lease_until])
+                    .db()?;
+                if let Some(entry) = queue_entry_in(ctx.conn, &id)? {
+                    claims.push(QueueClaim { entry, token, lease_until });
+                }
+            }
+            Ok(claims)
+        })
+        .await
+    }
+
+    async fn queue_renew(&self, id: &str, token: &str, lease_until: i64) -> Result<()> {
+        let (id, token) = (id.to_string(), token.to_string());
+        self.write(move |ctx| {
+            let updated = ctx
+                .conn
+                .prepare_cached("UPDATE queue SET lease_until = ?3 WHERE id = ?1 AND lease_token = ?2")
+                .db()?
+                .execute(params![id, token, lease_until])
+                .db()?;
+            if updated == 0 {
+                return Err(not_found("queue lease", id));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn queue_update(&self, id: &str, token: &str, update: QueueUpdate) -> Result<QueueUpdated> {
+        let (id, token) = (id.to_string(), token.to_string());
+        self.write(move |ctx| {
+            let row: Option<(Option<String>, BlobId)> = ctx
+                .conn
+                .prepare_cached("SELECT lease_token, blob FROM queue WHERE id = ?1")
+                .db()?
+                .query_row([&id], |r| Ok((r.get(0)?, get_blob(r, 1)?)))
+                .optional()
+                .db()?;
+            let Some((lease, blob)) = row else {
+                return Err(not_found("queue entry", id));
+            };
+            if lease.as_deref() != Some(token.as_str()) {
+                return Err(not_found("queue lease", id));
+            }
+            let mut set = ctx
+                .conn
+                .prepare_cached(
+                    "UPDATE queue_recipients SET status = ?3, last_reply = ?4 \
+                     WHERE queue_id = ?1 AND address = ?2",
+                )
+                .db()?;
+            for o in &update.outcomes {
+                let changed = set.execute(params![id, o.address, o.status.as_str(), o.last_reply]).db()?;
+                if changed == 0 {
+                    return Err(StoreError::Invalid {
+                        what: "queue update",
+                        detail: format!("{:?} is not a recipient of queue entry {id}", o.address),
+                    });
+                }
+            }
+            drop(set);
+            let notification = match &update.notification {
+                Some(batch) => Some(deliver_in(ctx, batch)?),
+                None => None,
+            };
+            let pending: i64 = ctx
+                .conn
+                .prepare_cached("SELECT COUNT(*) FROM queue_recipients WHERE queue_id = ?1 AND status = ?2")
+                .db()?
+                .query_row(params![id, RecipientStatus::Pending.as_str()], |r| r.get(0))
+                .db()?;
+            let completed = pending == 0;
+            if completed {
+                // The recipients go with the entry (ON DELETE CASCADE).
+                ctx.conn.prepare_cached("DELETE FROM queue WHERE id = ?1").db()?.execute([&id]).db()?;
+                release_blob(ctx, &blob)?;
+            } else {
+                ctx.conn
+                    .prepare_cached(
+                        "UPDATE queue SET attempts = ?2, next_attempt = ?3, lease_token = NULL, \
+                         lease_until = 0 WHERE id = ?1",
+                    )
+                    .db()?
+                    .execute(params![id, update.attempts, update.next_attempt])
+                    .db()?;
+            }
+            Ok(QueueUpdated { completed, notification })
+        })
+        .await
+    }
+
+    async fn queue_flush(&self, id: Option<&str>) -> Result<usize> {
+        let id = id.map(str::to_string);
+        self.write(move |ctx| {
+            let now = now();
+            match id {
+                Some(id) => {
+                    let updated = ctx
+                        .conn
+                        .prepare_cached("UPDATE queue SET next_attempt = MIN(next_attempt, ?2) WHERE id = ?1")
+                        .db()?
+                        .execute(params![id, now])
+                        .db()?;
+                    if updated == 0 {
+                        return Err(not_found("queue entry", id));
+                    }
+                    Ok(updated)
+                }
+                None => ctx
+                    .conn
+                    .prepare_cached("UPDATE queue SET next_attempt = ?1 WHERE next_attempt > ?1")
+                    .db()?
+                    .execute([now])
+                    .db(),
+            }
+        })
+        .await
+    }
+
+    // ---- maintenance ----
+
+    async fn check(&self, grace: Duration) -> Result<crate::CheckReport> {
+        check::check(self, grace).await
+    }
+
+    // ---- web (SQL in `web.rs`) ----
+
+    async fn create_web_session(&self, session: WebSession) -> Result<()> {
+        self.web_create_session(session).await
+    }
+
+    async fn web_session(&self, id_hash: &str) -> Result<Option<WebSession>> {
+        self.web_get_session(id_hash).await
+    }
+
+    async fn touch_web_session(&self, id_hash: &str, last_seen: i64) -> Result<()> {
+        self.web_touch_session(id_hash, last_seen).await
+    }
+
+    async fn delete_web_session(&self, id_hash: &str) -> Result<()> {
+        self.web_delete_session(id_hash).await
+    }
+
+    async fn delete_web_sessions(&self, account: AccountId, except: Option<&str>) -> Result<()> {
+        self.web_delete_sessions(account, except).await
+    }
+
+    async fn create_app_password(&self, new: NewAppPassword) -> Result<AppPassword> {
+        self.web_create_app_password(new).await
+    }
+
+    async fn list_app_passwords(&self, account: AccountId) -> Result<Vec<AppPassword>> {
+        self.web_list_app_passwords(account).await
+    }
+
+    async fn app_password(&self, account: AccountId, lookup: &str) -> Result<Option<AppPassword>> {
+        self.web_app_password(account, lookup).await
+    }
+
+    async fn app_password_used(&self, id: i64, at: i64) -> Result<()> {
+        self.web_app_password_used(id, at).await
+    }
+
+    async fn delete_app_password(&self, account: AccountId, id: i64) -> Result<()> {
+        self.web_delete_app_password(account, id).await
+    }
+
+    async fn set_recovery_address(&self, account: AccountId, address: Option<&str>) -> Result<()> {
+        self.web_set_recovery_address(account, address).await
+    }
+
+    async fn recovery_address(&self, account: AccountId) -> Result<Option<String>> {
+        self.web_recovery_address(account).await
+    }
+
+    async fn create_reset_token(&self, account: AccountId, token_hash: &str, expires: i64) -> Result<()> {
+        self.web_create_reset_token(account, token_hash, expires).await
+    }
+
+    async fn reset_token_account(&self, token_hash: &str, now: i64) -> Result<Option<AccountId>> {
+        self.web_reset_token_account(token_hash, now).await
+    }
+
+    async fn reset_password_with_token(
+        &self,
+        token_hash: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> Result<Option<Account>> {
+        self.web_reset_password_with_token(token_hash, password_hash, now).await
+    }
+
+    async fn create_api_token(&self, token: ApiToken) -> Result<()> {
+        self.web_create_api_token(token).await
+    }
+
+    async fn list_api_tokens(&self) -> Result<Vec<ApiToken>> {
+        self.web_list_api_tokens().await
+    }
+
+    async fn api_token_by_hash(&self, hash: &str) -> Result<Option<ApiToken>> {
+        self.web_api_token_by_hash(hash).await
+    }
+
+    async fn api_token_used(&self, id: &str, at: i64) -> Result<()> {
+        self.web_api_token_used(id, at).await
+    }
+
+    async fn delete_api_token(&self, id: &str) -> Result<()> {
+        self.web_delete_api_token(id).await
     }
 
     fn events(&self) -> &EventBus {
@@ -2083,6 +2678,23 @@ mod tests {
         assert_eq!(list, "SEARCH messages USING PRIMARY KEY (mailbox_id=?)");
         assert_eq!(by_uid, "SEARCH messages USING PRIMARY KEY (mailbox_id=? AND uid=?)");
         assert_eq!(aggregates, "SEARCH messages USING PRIMARY KEY (mailbox_id=?)");
+    }
+
+    /// "What changed since MODSEQ n" reads index ranges, never the whole mailbox.
+    #[tokio::test]
+    async fn change_queries_use_the_modseq_indexes() {
+        let (_dir, store) = open_store();
+        let [changed, expunged] = store
+            .read(|conn| {
+                Ok([query_plan(conn, &sql_messages_changed_since())?, query_plan(conn, SQL_EXPUNGED_SINCE)?])
+            })
+            .await
+            .expect("plans");
+        assert_eq!(changed, "SEARCH messages USING INDEX messages_modseq (mailbox_id=? AND modseq>?)");
+        assert_eq!(
+            expunged,
+            "SEARCH expunged USING COVERING INDEX expunged_modseq (mailbox_id=? AND modseq>?)"
+        );
     }
 
     /// Operations on large UID sets are one write job (one transaction) each, however many

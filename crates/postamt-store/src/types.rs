@@ -201,6 +201,32 @@ pub struct MessageMeta {
     /// Sorted, de-duplicated IMAP keywords.
     pub keywords: Vec<String>,
     pub modseq: ModSeq,
+    /// When the message was saved into this mailbox (delivery, APPEND, COPY or MOVE), Unix
+    /// seconds (RFC 8514 SAVEDATE).
+    pub savedate: i64,
+}
+
+/// What changed in a mailbox since a MODSEQ (RFC 7162), from one consistent snapshot: see
+/// `Store::changes_since`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MailboxChanges {
+    pub uidvalidity: u32,
+    pub uidnext: Uid,
+    pub highestmodseq: ModSeq,
+    /// Messages whose MODSEQ is above the given one (new messages and flag changes), in UID
+    /// order.
+    pub changed: Vec<MessageMeta>,
+    /// UIDs expunged (or moved away) with a MODSEQ above the given one, ascending.
+    pub vanished: Vec<Uid>,
+}
+
+/// Result of a conditional flag change (`Store::store_flags_if`, RFC 7162 UNCHANGEDSINCE).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FlagsStored {
+    /// Messages whose flags changed, with their new MODSEQs, in UID order.
+    pub changed: Vec<MessageMeta>,
+    /// UIDs left alone because their MODSEQ was above the UNCHANGEDSINCE value, ascending.
+    pub modified: Vec<Uid>,
 }
 
 /// A message to append to a mailbox.
@@ -308,6 +334,8 @@ pub struct QuotaUsage {
     pub used_bytes: u64,
     pub used_messages: u64,
     pub limit_bytes: Option<u64>,
+    /// Limit on the number of messages (RFC 9208 MESSAGE resource); `None` is unlimited.
+    pub limit_messages: Option<u64>,
 }
 
 /// One recipient of a queued message, with its RFC 3461 parameters.
@@ -384,4 +412,165 @@ pub struct QueueEntry {
     pub created: i64,
     pub next_attempt: i64,
     pub attempts: u32,
+}
+
+/// A queue entry claimed for delivery by `Store::queue_claim`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueClaim {
+    pub entry: QueueEntry,
+    /// Proves the claim to `queue_renew` and `queue_update`.
+    pub token: String,
+    /// Unix seconds until which the lease holds unless renewed.
+    pub lease_until: i64,
+}
+
+/// What one delivery attempt found out about one queued recipient.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientOutcome {
+    /// The recipient's address exactly as queued.
+    pub address: String,
+    /// `Pending` when it is to be tried again.
+    pub status: RecipientStatus,
+    /// What the remote server said (or why it could not be reached), for the administrator.
+    pub last_reply: Option<String>,
+}
+
+/// The result of one delivery attempt of a queue entry, for `Store::queue_update`.
+#[derive(Debug, Clone)]
+pub struct QueueUpdate {
+    /// Recipients whose state changed; recipients not named stay as they are.
+    pub outcomes: Vec<RecipientOutcome>,
+    /// Attempts made so far, including this one.
+    pub attempts: u32,
+    /// When to try the still pending recipients again (unix seconds).
+    pub next_attempt: i64,
+    /// A delivery status notification to file in the same transaction: local copies and/or
+    /// a queue entry, exactly as `Store::deliver` takes them.
+    pub notification: Option<DeliveryBatch>,
+}
+
+/// What `Store::queue_update` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueUpdated {
+    /// No recipient is pending any more: the entry was removed.
+    pub completed: bool,
+    /// The outcome of the notification's delivery, when one was given.
+    pub notification: Option<DeliveryOutcome>,
+}
+
+/// The signing algorithm of a DKIM key: the `k=` tag of its key record (RFC 6376 section
+/// 3.6.1) and the `a=` tag of its signatures (RFC 6376 section 3.5, RFC 8463 section 3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DkimAlgorithm {
+    /// `ed25519-sha256` (RFC 8463).
+    Ed25519,
+    /// `rsa-sha256` (RFC 6376 section 3.3.1).
+    Rsa,
+}
+
+impl DkimAlgorithm {
+    /// The `k=` tag value: `ed25519` or `rsa`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DkimAlgorithm::Ed25519 => "ed25519",
+            DkimAlgorithm::Rsa => "rsa",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DkimAlgorithm> {
+        match s {
+            "ed25519" => Some(DkimAlgorithm::Ed25519),
+            "rsa" => Some(DkimAlgorithm::Rsa),
+            _ => None,
+        }
+    }
+}
+
+/// One DKIM signing key of a local domain (RFC 6376). Its public half is published as a TXT
+/// record at `<selector>._domainkey.<domain>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DkimKey {
+    /// The selector (RFC 6376 section 3.1), unique within the domain.
+    pub selector: String,
+    pub algorithm: DkimAlgorithm,
+    /// The private key, PKCS#8 DER (RFC 5208 / RFC 5958).
+    pub private_key: Vec<u8>,
+    /// The public key as the `p=` tag carries it before base64: the 32 raw bytes for Ed25519
+    /// (RFC 8463 section 4), the DER SubjectPublicKeyInfo for RSA (what RFC 6376's own example
+    /// key and every common signer publish; verifiers accept it).
+    pub public_key: Vec<u8>,
+    /// When the key was generated, Unix seconds.
+    pub created: i64,
+}
+
+/// Never prints the private key.
+impl fmt::Debug for DkimKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DkimKey")
+            .field("selector", &self.selector)
+            .field("algorithm", &self.algorithm)
+            .field("private_key", &format_args!("<{} bytes>", self.private_key.len()))
+            .field("public_key_len", &self.public_key.len())
+            .field("created", &self.created)
+            .finish()
+    }
+}
+
+// ---- web: sessions, app passwords, password reset, API tokens ----
+
+/// A signed-in web session, kept server-side. Only a hash of the session id (the cookie value)
+/// is stored, so a copy of the database does not let anyone take over a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebSession {
+    /// Hash of the session id (lower-case hex).
+    pub id_hash: String,
+    pub account: AccountId,
+    /// The synchronizer token every form and cookie-authenticated API call must carry.
+    pub csrf_token: String,
+    /// Unix seconds.
+    pub created: i64,
+    /// Last request seen (updated coarsely), Unix seconds.
+    pub last_seen: i64,
+    /// The session ends at this time whatever its use (absolute lifetime), Unix seconds.
+    pub expires: i64,
+}
+
+/// What `create_app_password` needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAppPassword {
+    pub account: AccountId,
+    /// The user's name for it, e.g. "Phone".
+    pub label: String,
+    /// The public part of the password that finds its row (unique per account), so a login
+    /// verifies one hash rather than every app password of the account.
+    pub lookup: String,
+    /// PHC string (argon2id) of the whole password.
+    pub hash: String,
+}
+
+/// A password for one device or program (IMAP, POP3, SMTP submission), never the web pages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppPassword {
+    pub id: i64,
+    pub account: AccountId,
+    pub label: String,
+    pub lookup: String,
+    pub hash: String,
+    /// Unix seconds.
+    pub created: i64,
+    /// Last successful login with it, Unix seconds.
+    pub last_used: Option<i64>,
+}
+
+/// An administration API token (`postamt token create`). Only its hash is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiToken {
+    /// Short public identifier, for listing and revoking.
+    pub id: String,
+    pub label: String,
+    /// Hash of the secret token (lower-case hex).
+    pub hash: String,
+    /// Unix seconds.
+    pub created: i64,
+    pub last_used: Option<i64>,
 }

@@ -198,6 +198,54 @@ async fn domains() {
 }
 
 #[tokio::test]
+async fn dkim_keys_replace_and_go_with_the_domain() {
+    fn key(selector: &str, algorithm: DkimAlgorithm, byte: u8) -> DkimKey {
+        DkimKey {
+            selector: selector.into(),
+            algorithm,
+            private_key: vec![byte; 48],
+            public_key: vec![byte ^ 0xff; 32],
+            created: 1_700_000_000,
+        }
+    }
+    for b in backends() {
+        let s = &b.store;
+        assert!(
+            matches!(s.set_dkim_keys("nowhere.example", vec![]).await, Err(StoreError::UnknownDomain(_))),
+            "{}",
+            b.name
+        );
+        s.add_domain("example.org").await.expect("add");
+        assert!(s.dkim_keys("example.org").await.expect("none yet").is_empty());
+        let first =
+            vec![key("postamt-rsa", DkimAlgorithm::Rsa, 1), key("postamt-ed", DkimAlgorithm::Ed25519, 2)];
+        s.set_dkim_keys("Example.ORG", first.clone()).await.expect("set");
+        // Ordered by selector, bytes intact, visible to another handle (the CLI beside the server).
+        let other = (b.open)(b.path());
+        assert_eq!(other.dkim_keys("example.org").await.expect("keys"), [first[1].clone(), first[0].clone()]);
+        // Replaced as a whole.
+        let second = vec![key("s2", DkimAlgorithm::Ed25519, 3)];
+        s.set_dkim_keys("example.org", second.clone()).await.expect("replace");
+        assert_eq!(s.dkim_keys("EXAMPLE.org").await.expect("keys"), second);
+        // Bad selectors change nothing.
+        let dup = vec![key("a", DkimAlgorithm::Rsa, 4), key("a", DkimAlgorithm::Ed25519, 5)];
+        assert!(matches!(s.set_dkim_keys("example.org", dup).await, Err(StoreError::Invalid { .. })));
+        assert!(matches!(
+            s.set_dkim_keys("example.org", vec![key("", DkimAlgorithm::Rsa, 6)]).await,
+            Err(StoreError::Invalid { .. })
+        ));
+        assert_eq!(s.dkim_keys("example.org").await.expect("keys"), second);
+        // The keys go with the domain, and a new domain of the same name starts without keys.
+        s.remove_domain("example.org").await.expect("remove");
+        s.add_domain("example.org").await.expect("add again");
+        assert!(s.dkim_keys("example.org").await.expect("keys").is_empty());
+        // Debug output never shows the private key.
+        let shown = format!("{:?}", key("x", DkimAlgorithm::Rsa, 0x41));
+        assert!(shown.contains("<48 bytes>") && !shown.contains("65, 65"), "{shown}");
+    }
+}
+
+#[tokio::test]
 async fn accounts_and_default_mailboxes() {
     for b in backends() {
         let s = &b.store;
@@ -386,7 +434,7 @@ async fn quotas() {
         s.set_quota("alice@example.org", Some(1000)).await.expect("set quota");
         assert_eq!(
             s.quota(alice.id).await.expect("quota"),
-            QuotaUsage { used_bytes: 0, used_messages: 0, limit_bytes: Some(1000) }
+            QuotaUsage { used_bytes: 0, used_messages: 0, limit_bytes: Some(1000), limit_messages: None }
         );
         assert!(matches!(s.set_quota("nobody@example.org", None).await, Err(StoreError::NotFound { .. })));
         assert!(matches!(s.quota(alice.id + bob.id + 100).await, Err(StoreError::NotFound { .. })));
@@ -404,7 +452,7 @@ async fn quotas() {
         assert_eq!(s.quota(alice.id).await.expect("quota").used_bytes, 600);
         assert_eq!(
             s.quota(bob.id).await.expect("quota"),
-            QuotaUsage { used_bytes: 1200, used_messages: 2, limit_bytes: None }
+            QuotaUsage { used_bytes: 1200, used_messages: 2, limit_bytes: None, limit_messages: None }
         );
 
         // Append: 600 more does not fit, exactly the remaining 400 does.
@@ -424,7 +472,7 @@ async fn quotas() {
         s.expunge(alice.id, inbox.id, &[1]).await.expect("expunge");
         assert_eq!(
             s.quota(alice.id).await.expect("quota"),
-            QuotaUsage { used_bytes: 400, used_messages: 1, limit_bytes: Some(1000) }
+            QuotaUsage { used_bytes: 400, used_messages: 1, limit_bytes: Some(1000), limit_messages: None }
         );
         s.set_quota("alice@example.org", None).await.expect("unlimited");
         let (big, big_size) = put(s, body("big", 5000)).await;
@@ -663,6 +711,72 @@ async fn store_flags_semantics() {
 
 // ---- isolation between accounts ----
 
+/// RFC 7162: changes since a MODSEQ (flag changes, new messages, tombstones of expunged and
+/// moved-away UIDs), conditional STORE, and the message-count quota.
+#[tokio::test]
+async fn changes_since_tombstones_and_conditional_store() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+        let archive = mailbox(s, alice.id, "Archive").await;
+        for tag in ["1", "2", "3", "4", "5"] {
+            append_new(s, alice.id, inbox.id, tag).await;
+        }
+        let full = s.changes_since(alice.id, inbox.id, 0).await.expect("full");
+        assert_eq!(full.changed.iter().map(|m| m.uid).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+        assert!(full.vanished.is_empty());
+        assert!(full.changed.iter().all(|m| m.savedate > 1_700_000_000), "savedate is when saved");
+        let mark = full.highestmodseq;
+        assert_eq!(mark, mailbox(s, alice.id, "INBOX").await.highestmodseq);
+        assert_eq!(s.changes_since(alice.id, inbox.id, mark).await.expect("none").changed, []);
+
+        let seen = |mode| FlagOp { mode, flags: Flags::SEEN, keywords: vec![] };
+        s.store_flags(alice.id, inbox.id, &[2], seen(FlagMode::Add)).await.expect("flag");
+        assert_eq!(s.expunge(alice.id, inbox.id, &[3]).await.expect("expunge"), [3]);
+        s.move_messages(alice.id, inbox.id, &[4], archive.id).await.expect("move");
+        append_new(s, alice.id, inbox.id, "6").await;
+        let changes = s.changes_since(alice.id, inbox.id, mark).await.expect("changes");
+        assert_eq!(changes.changed.iter().map(|m| m.uid).collect::<Vec<_>>(), [2, 6]);
+        assert_eq!(changes.vanished, [3, 4]);
+        assert_eq!(changes.highestmodseq, mark + 4);
+        assert_eq!(changes.uidnext, 7);
+        // Tombstones carry the MODSEQ of their expunge.
+        let later = s.changes_since(alice.id, inbox.id, mark + 2).await.expect("later");
+        assert_eq!(later.vanished, [4]);
+
+        // UNCHANGEDSINCE: message 2 changed after `mark`, message 1 did not.
+        let cond = s
+            .store_flags_if(alice.id, inbox.id, &[1, 2], seen(FlagMode::Add), Some(mark))
+            .await
+            .expect("conditional");
+        assert_eq!(cond.changed.iter().map(|m| m.uid).collect::<Vec<_>>(), [1]);
+        assert_eq!(cond.modified, [2]);
+        let zero = s
+            .store_flags_if(alice.id, inbox.id, &[5], seen(FlagMode::Add), Some(0))
+            .await
+            .expect("conditional 0");
+        assert!(zero.changed.is_empty());
+        assert_eq!(zero.modified, [5]);
+
+        // A deleted mailbox's tombstones go with it.
+        s.delete_mailbox(alice.id, archive.id).await.expect("delete");
+        assert!(nf(s.changes_since(alice.id, archive.id, 1).await));
+
+        // The message-count limit.
+        s.set_quota_limits(alice.id, None, Some(4)).await.expect("limits");
+        let usage = s.quota(alice.id).await.expect("quota");
+        assert_eq!((usage.used_messages, usage.limit_messages, usage.limit_bytes), (4, Some(4), None));
+        let (blob, size) = put(s, body("over", 100)).await;
+        assert!(matches!(
+            s.append(alice.id, inbox.id, new_message(&blob, size)).await,
+            Err(StoreError::OverQuota)
+        ));
+        s.set_quota_limits(alice.id, Some(10_000), None).await.expect("limits");
+        s.append(alice.id, inbox.id, new_message(&blob, size)).await.expect("fits again");
+    }
+}
+
 #[tokio::test]
 async fn cross_account_access_is_refused() {
     for b in backends() {
@@ -883,6 +997,139 @@ async fn outbound_queue() {
             s.enqueue(queue_entry(&blob2, size2, &[])).await,
             Err(StoreError::Invalid { .. }) | Err(StoreError::BlobMissing(_))
         ));
+    }
+}
+
+#[tokio::test]
+async fn queue_claims_updates_and_flushes() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let (blob, size) = put(s, body("to deliver", 300)).await;
+        let id = s
+            .enqueue(queue_entry(&blob, size, &["x@remote.example", "y@remote.example", "z@other.example"]))
+            .await
+            .expect("enqueue");
+        let t = s.queue_get(&id).await.expect("get").expect("exists").next_attempt;
+
+        // Due at its creation; leased entries are not claimed twice.
+        assert!(s.queue_claim(t - 1, 10, t + 60).await.expect("claim").is_empty(), "not due yet");
+        assert!(s.queue_claim(t, 0, t + 60).await.expect("claim").is_empty(), "limit 0");
+        let claims = s.queue_claim(t, 10, t + 60).await.expect("claim");
+        assert_eq!(claims.len(), 1, "{}", b.name);
+        assert_eq!(claims[0].entry.id, id);
+        assert_eq!(claims[0].lease_until, t + 60);
+        assert!(s.queue_claim(t + 30, 10, t + 90).await.expect("claim").is_empty(), "leased");
+        let other = (b.open)(b.path());
+        assert!(
+            other.queue_claim(t + 30, 10, t + 90).await.expect("claim").is_empty(),
+            "leased for others too"
+        );
+        // Renewing keeps it; an expired lease is taken over with a new token.
+        s.queue_renew(&id, &claims[0].token, t + 120).await.expect("renew");
+        assert!(s.queue_claim(t + 100, 10, t + 200).await.expect("claim").is_empty(), "renewed");
+        let taken = other.queue_claim(t + 120, 10, t + 300).await.expect("claim");
+        assert_eq!(taken.len(), 1);
+        assert_ne!(taken[0].token, claims[0].token);
+        let stale = claims[0].token.clone();
+        let token = taken[0].token.clone();
+        assert!(nf(s.queue_renew(&id, &stale, t + 500).await), "stale lease cannot renew");
+        assert!(nf(s.queue_renew("nonexistent", &token, t + 500).await));
+
+        // The outcome of an attempt, with a notification, in one transaction.
+        let (dsn_blob, dsn_size) = put(s, body("a delivery status notification", 200)).await;
+        let update = |outcomes: Vec<RecipientOutcome>, notification: Option<DeliveryBatch>| QueueUpdate {
+            outcomes,
+            attempts: 1,
+            next_attempt: t + 600,
+            notification,
+        };
+        let outcome = |address: &str, status, reply: &str| RecipientOutcome {
+            address: address.into(),
+            status,
+            last_reply: Some(reply.into()),
+        };
+        let first = vec![
+            outcome("x@remote.example", RecipientStatus::Delivered, "250 ok"),
+            outcome("y@remote.example", RecipientStatus::Failed, "550 5.1.1 unknown"),
+            outcome("z@other.example", RecipientStatus::Pending, "452 4.2.2 full"),
+        ];
+        let stale_update = s.queue_update(&id, &stale, update(first.clone(), None)).await;
+        assert!(nf(stale_update), "a lost lease changes nothing");
+        let bogus = vec![outcome("nobody@remote.example", RecipientStatus::Delivered, "250 ok")];
+        assert!(matches!(
+            s.queue_update(&id, &token, update(bogus, None)).await,
+            Err(StoreError::Invalid { .. })
+        ));
+        let notification = batch(&dsn_blob, dsn_size, vec![to_inbox(alice.id)]);
+        let done = s.queue_update(&id, &token, update(first, Some(notification))).await.expect("update");
+        assert!(!done.completed);
+        let filed = done.notification.expect("notification outcome");
+        assert!(filed.results[0].is_ok());
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+        assert_eq!(s.list_messages(alice.id, inbox.id).await.expect("list").len(), 1);
+
+        let got = s.queue_get(&id).await.expect("get").expect("still queued");
+        assert_eq!((got.attempts, got.next_attempt), (1, t + 600));
+        let states: Vec<_> =
+            got.recipients.iter().map(|r| (r.status, r.last_reply.clone().unwrap_or_default())).collect();
+        assert_eq!(
+            states,
+            [
+                (RecipientStatus::Delivered, "250 ok".to_string()),
+                (RecipientStatus::Failed, "550 5.1.1 unknown".to_string()),
+                (RecipientStatus::Pending, "452 4.2.2 full".to_string()),
+            ]
+        );
+        // The lease is released with the update, and the entry waits for its next attempt.
+        assert!(nf(s.queue_renew(&id, &token, t + 700).await));
+        assert!(s.queue_claim(t + 599, 10, t + 700).await.expect("claim").is_empty());
+
+        // Flushing makes it due now (the store's clock), for one id or all.
+        assert!(nf(s.queue_flush(Some("nonexistent")).await));
+        assert_eq!(s.queue_flush(Some(&id)).await.expect("flush"), 1);
+        let flushed = s.queue_get(&id).await.expect("get").expect("queued").next_attempt;
+        assert!(flushed <= t + 5, "{flushed} vs {t}");
+        assert_eq!(s.queue_flush(None).await.expect("flush all"), 0, "nothing is in the future");
+        let claims = s.queue_claim(flushed, 10, flushed + 60).await.expect("claim");
+        assert_eq!(claims.len(), 1);
+        let pending: Vec<_> = claims[0]
+            .entry
+            .recipients
+            .iter()
+            .filter(|r| r.status == RecipientStatus::Pending)
+            .map(|r| r.recipient.address.as_str())
+            .collect();
+        assert_eq!(pending, ["z@other.example"]);
+
+        // The last pending recipient done: the entry goes, and with it the blob reference.
+        assert_eq!(b.refcount(&blob), Some(1));
+        let last = QueueUpdate {
+            outcomes: vec![outcome("z@other.example", RecipientStatus::Delivered, "250 ok")],
+            attempts: 2,
+            next_attempt: flushed + 60,
+            notification: None,
+        };
+        let done = s.queue_update(&id, &claims[0].token, last).await.expect("final update");
+        assert!(done.completed && done.notification.is_none());
+        assert_eq!(s.queue_get(&id).await.expect("get"), None);
+        assert_eq!(b.refcount(&blob), None);
+        assert!(!b.blob_file_exists(&blob));
+        assert!(b.blob_file_exists(&dsn_blob), "the notification holds its own body");
+
+        // Two runners sharing the storage claim disjoint entries.
+        let mut ids = HashSet::new();
+        for i in 0..6 {
+            let (blob, size) = put(s, body(&format!("many {i}"), 50)).await;
+            ids.insert(s.enqueue(queue_entry(&blob, size, &["m@remote.example"])).await.expect("enqueue"));
+        }
+        let now = t + 10_000;
+        let (mine, theirs) =
+            tokio::join!(s.queue_claim(now, 4, now + 60), other.queue_claim(now, 4, now + 60));
+        let (mine, theirs) = (mine.expect("claim"), theirs.expect("claim"));
+        assert_eq!(mine.len() + theirs.len(), 6, "{} + {}", mine.len(), theirs.len());
+        let claimed: HashSet<_> = mine.iter().chain(&theirs).map(|c| c.entry.id.clone()).collect();
+        assert_eq!(claimed, ids);
     }
 }
 
@@ -1755,5 +2002,105 @@ async fn imap_state_survives_reopening() {
         assert_eq!(s.blob_info(std::slice::from_ref(&blob)).await.expect("info"), [Some(b"cached".to_vec())]);
         assert_eq!(s.claim_recent(alice.id, inbox.id).await.expect("claim"), first.uid + 1);
         drop(dir);
+    }
+}
+
+// ---- consistency check ----
+
+const GRACE: Duration = Duration::from_secs(600);
+
+#[tokio::test]
+async fn check_passes_after_every_kind_of_change() {
+    for b in backends() {
+        let s = &b.store;
+        let report = s.check(GRACE).await.expect("check empty store");
+        assert!(report.is_consistent(), "{}: {:?}", b.name, report.problems);
+
+        let alice = account(s, "alice@example.org").await;
+        let bob = account(s, "bob@example.org").await;
+        let carol = account(s, "carol@example.org").await;
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+        let archive = mailbox(s, alice.id, "Archive").await;
+        // One body for two accounts, plus a queue entry of its own.
+        let (shared, size) = put(s, body("shared", 500)).await;
+        let mut both = batch(&shared, size, vec![to_inbox(alice.id), to_inbox(bob.id)]);
+        let (queued, queued_size) = put(s, body("queued", 300)).await;
+        both.enqueue = Some(queue_entry(&queued, queued_size, &["x@remote.example"]));
+        s.deliver(both).await.expect("deliver");
+        for i in 0..6 {
+            append_new(s, alice.id, inbox.id, &format!("m{i}")).await;
+        }
+        append_new(s, carol.id, mailbox(s, carol.id, "INBOX").await.id, "carol").await;
+        s.copy_messages(alice.id, inbox.id, &[1, 2, 3], archive.id).await.expect("copy");
+        s.move_messages(alice.id, inbox.id, &[4, 5], archive.id).await.expect("move");
+        let op = FlagOp { mode: FlagMode::Add, flags: Flags::SEEN, keywords: keywords(&["$x"]) };
+        s.store_flags(alice.id, archive.id, &[1, 2], op).await.expect("flags");
+        s.expunge(alice.id, inbox.id, &[1, 6]).await.expect("expunge");
+        let work = s.create_mailbox(alice.id, "Work", None).await.expect("create");
+        s.copy_messages(alice.id, archive.id, &[1, 2, 3, 4], work.id).await.expect("copy");
+        s.rename_mailbox(alice.id, work.id, "Job").await.expect("rename");
+        s.delete_mailbox(alice.id, archive.id).await.expect("delete mailbox");
+        s.remove_account("carol@example.org").await.expect("remove account");
+        let (twice, twice_size) = put(s, body("queued twice", 200)).await;
+        let first = s.enqueue(queue_entry(&twice, twice_size, &["y@remote.example"])).await.expect("enqueue");
+        s.enqueue(queue_entry(&twice, twice_size, &["z@remote.example"])).await.expect("enqueue");
+        s.queue_delete(&first).await.expect("queue delete");
+
+        let report = s.check(GRACE).await.expect("check");
+        assert!(report.is_consistent(), "{}: {:#?}", b.name, report.problems);
+        // alice: INBOX m0, m1, m5 and Job (shared, m0, m1, m2); bob: shared.
+        assert_eq!((report.accounts, report.messages, report.queue_entries), (2, 8, 2), "{}", b.name);
+        // shared, queued, twice, m0, m1, m2, m5 (m3 went with Archive, m4 was expunged).
+        assert_eq!(report.blobs, 7, "{}", b.name);
+        assert!(report.summary().starts_with("store consistent: 2 account(s)"), "{}", report.summary());
+    }
+}
+
+#[tokio::test]
+async fn check_reports_missing_and_corrupt_blob_files() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+        let (lost, lost_size) = put(s, body("lost", 1000)).await;
+        let (flipped, flipped_size) = put(s, body("flipped", 1000)).await;
+        s.append(alice.id, inbox.id, new_message(&lost, lost_size)).await.expect("append");
+        s.append(alice.id, inbox.id, new_message(&flipped, flipped_size)).await.expect("append");
+        assert!(s.check(GRACE).await.expect("check").is_consistent(), "{}", b.name);
+
+        let files = b.blob_files();
+        let file_of = |blob: &BlobId| {
+            files
+                .iter()
+                .find(|p| p.file_name().is_some_and(|n| n == blob.as_str()))
+                .expect("blob file")
+                .clone()
+        };
+        std::fs::remove_file(file_of(&lost)).expect("delete a blob file");
+        let path = file_of(&flipped);
+        let mut bytes = std::fs::read(&path).expect("read blob file");
+        bytes[500] ^= 1;
+        std::fs::write(&path, &bytes).expect("flip a byte");
+
+        let report = s.check(GRACE).await.expect("check");
+        assert!(!report.is_consistent());
+        assert!(report.summary().starts_with("store INCONSISTENT: 2 problem(s)"), "{}", report.summary());
+        assert!(
+            report.problems.contains(&Problem::BlobMissing { blob: lost.clone(), references: 1 }),
+            "{}: {:?}",
+            b.name,
+            report.problems
+        );
+        assert!(
+            report
+                .problems
+                .contains(&Problem::BlobCorrupt { blob: flipped.clone(), actual: BlobId::of(&bytes) }),
+            "{}: {:?}",
+            b.name,
+            report.problems
+        );
+        let text = report.problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+        assert!(text.contains(&format!("blob {lost}: file missing")), "{text}");
+        assert!(text.contains(&format!("blob {flipped}: content corrupt")), "{text}");
     }
 }

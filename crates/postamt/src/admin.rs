@@ -1,5 +1,5 @@
-//! The administration subcommands: domains, accounts, aliases, quotas, the queue. They open
-//! the store directly, so they work whether or not the server is running.
+//! The administration subcommands: domains, accounts, aliases, quotas, the queue, the store
+//! check. They open the store directly, so they work whether or not the server is running.
 
 use std::io::BufRead;
 use std::sync::Arc;
@@ -7,6 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use postamt_config::{Config, parse_size};
+use postamt_delivery::mailauth;
 use postamt_store::sqlite::SqliteStore;
 use postamt_store::{AccountSettings, NewAccount, SharedStore};
 
@@ -18,6 +19,9 @@ pub enum DomainCommand {
     Remove { domain: String },
     /// List the domains.
     List,
+    /// Print the DNS records the domain needs (MX, SPF, DKIM, DMARC, SRV, autoconfig), ready
+    /// to paste into its zone file.
+    Dns { domain: String },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -110,6 +114,14 @@ pub enum QuotaCommand {
 pub enum QueueCommand {
     /// List the messages waiting for delivery to other servers.
     List,
+    /// Show one message: envelope, every recipient's state and last reply, attempts, next
+    /// attempt.
+    Show { id: String },
+    /// Retry now: make one message (or every message) due; the running server picks it up
+    /// within a second.
+    Flush { id: Option<String> },
+    /// Remove a message from the queue without delivering it and without a bounce.
+    Delete { id: String },
 }
 
 pub enum Admin {
@@ -126,8 +138,30 @@ pub fn run(config: &Config, command: Admin) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async {
         let store: SharedStore = Arc::new(SqliteStore::open(&config.data_dir)?);
-        execute(&store, command).await
+        execute(config, &store, command).await
     })
+}
+
+/// `postamt check`: prints every problem (one per line) and the summary; an error (exit
+/// status 1) when the store is inconsistent. Works while the server runs: it only reads.
+pub fn check(config: &Config, grace: std::time::Duration) -> anyhow::Result<()> {
+    let db = config.data_dir.join(postamt_store::sqlite::DB_FILE);
+    if !db.exists() {
+        bail!("no store in {} ({} does not exist)", config.data_dir.display(), db.display());
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let report = runtime.block_on(async {
+        let store = SqliteStore::open(&config.data_dir)?;
+        postamt_store::Store::check(&store, grace).await
+    })?;
+    for problem in &report.problems {
+        println!("{problem}");
+    }
+    println!("{}", report.summary());
+    if !report.is_consistent() {
+        bail!("the store in {} has {} problem(s)", config.data_dir.display(), report.problems.len());
+    }
+    Ok(())
 }
 
 fn read_password(args: PasswordArgs) -> anyhow::Result<String> {
@@ -167,11 +201,42 @@ fn human(bytes: u64) -> String {
     bytes.to_string()
 }
 
-async fn execute(store: &SharedStore, command: Admin) -> anyhow::Result<()> {
+async fn execute(config: &Config, store: &SharedStore, command: Admin) -> anyhow::Result<()> {
     match command {
         Admin::Domain(DomainCommand::Add { domain }) => {
             store.add_domain(&domain).await?;
+            // Its DKIM keys (RFC 6376): Ed25519 and RSA-2048, published with `domain dns`.
+            let keys = tokio::task::spawn_blocking(mailauth::generate_domain_keys).await??;
+            store.set_dkim_keys(&domain, keys).await?;
             println!("added domain {}", domain.to_lowercase());
+            eprintln!("publish its DNS records: postamt domain dns {}", domain.to_lowercase());
+        }
+        Admin::Domain(DomainCommand::Dns { domain }) => {
+            let domain = domain.trim_end_matches('.').to_lowercase();
+            if !store.is_local_domain(&domain).await? {
+                bail!("{domain} is not a local domain (postamt domain add {domain})");
+            }
+            let keys = store.dkim_keys(&domain).await?;
+            if keys.is_empty() {
+                // Created before DKIM signing; the server would generate them at its next start.
+                let keys = tokio::task::spawn_blocking(mailauth::generate_domain_keys).await??;
+                store.set_dkim_keys(&domain, keys).await?;
+                eprintln!("generated DKIM keys for {domain}");
+            }
+            let keys = store.dkim_keys(&domain).await?;
+            let port = |addrs: &[std::net::SocketAddr]| addrs.first().map(|a| a.port());
+            let l = &config.listen;
+            let ports = mailauth::ServicePorts {
+                submission: port(&l.submission),
+                submissions: port(&l.submissions),
+                imap: port(&l.imap),
+                imaps: port(&l.imaps),
+                pop3: port(&l.pop3),
+                pop3s: port(&l.pop3s),
+                https: port(&l.https),
+            };
+            let records = mailauth::domain_records(&domain, &config.hostname, &ports, &keys);
+            print!("{}", mailauth::zone_text(&domain, &config.hostname, &records));
         }
         Admin::Domain(DomainCommand::Remove { domain }) => {
             store.remove_domain(&domain).await?;
@@ -279,6 +344,61 @@ async fn execute(store: &SharedStore, command: Admin) -> anyhow::Result<()> {
                     println!("\t{}\t{}{}", r.recipient.address, r.status.as_str(), reply);
                 }
             }
+        }
+        Admin::Queue(QueueCommand::Show { id }) => {
+            let Some(e) = store.queue_get(&id).await? else {
+                bail!("queue entry {id:?} does not exist");
+            };
+            let now = postamt_delivery::now_unix();
+            let next = if e.next_attempt <= now {
+                "now".to_string()
+            } else {
+                format!("{} (in {}s)", postamt_delivery::format_date(e.next_attempt), e.next_attempt - now)
+            };
+            println!("id:           {}", e.id);
+            println!("sender:       <{}>", e.sender);
+            println!("size:         {} bytes", e.size);
+            println!("created:      {}", postamt_delivery::format_date(e.created));
+            println!("attempts:     {}", e.attempts);
+            println!("next attempt: {next}");
+            let mut params = Vec::new();
+            if let Some(envid) = &e.envid {
+                params.push(format!("ENVID={envid}"));
+            }
+            if let Some(ret) = &e.ret {
+                params.push(format!("RET={ret}"));
+            }
+            if e.body_8bit {
+                params.push("BODY=8BITMIME".to_string());
+            }
+            if e.smtputf8 {
+                params.push("SMTPUTF8".to_string());
+            }
+            if !params.is_empty() {
+                println!("parameters:   {}", params.join(" "));
+            }
+            println!("recipients:");
+            for r in e.recipients {
+                let mut line = format!("  {}\t{}", r.recipient.address, r.status.as_str());
+                if let Some(notify) = &r.recipient.notify {
+                    line.push_str(&format!("\tNOTIFY={notify}"));
+                }
+                if let Some(reply) = &r.last_reply {
+                    line.push_str(&format!("\t{reply}"));
+                }
+                println!("{line}");
+            }
+        }
+        Admin::Queue(QueueCommand::Flush { id }) => {
+            let flushed = store.queue_flush(id.as_deref()).await?;
+            match id {
+                Some(id) => println!("queue entry {id} is due now"),
+                None => println!("{flushed} queue entries made due now"),
+            }
+        }
+        Admin::Queue(QueueCommand::Delete { id }) => {
+            store.queue_delete(&id).await?;
+            println!("deleted queue entry {id}");
         }
     }
     Ok(())

@@ -6,6 +6,7 @@
 
 mod admin;
 mod serve;
+mod token;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -48,10 +49,23 @@ enum Command {
         #[command(subcommand)]
         command: admin::QuotaCommand,
     },
-    /// Inspect the outbound queue.
+    /// Inspect and manage the outbound queue.
     Queue {
         #[command(subcommand)]
         command: admin::QueueCommand,
+    },
+    /// Manage the tokens of the administration API (/api/v1).
+    Token {
+        #[command(subcommand)]
+        command: token::TokenCommand,
+    },
+    /// Verify the store: blob files against their hashes, reference counts, mailbox counters,
+    /// quota usage, SQLite's integrity. Exits 0 when consistent, 1 listing every problem.
+    Check {
+        /// Unreferenced blob files younger than this are left alone (a delivery in progress
+        /// may be about to reference them).
+        #[arg(long, default_value = "10m", value_parser = postamt_config::parse_duration)]
+        grace: std::time::Duration,
     },
 }
 
@@ -78,6 +92,8 @@ fn main() -> ExitCode {
         Command::Alias { command } => admin::run(&config, admin::Admin::Alias(command)),
         Command::Quota { command } => admin::run(&config, admin::Admin::Quota(command)),
         Command::Queue { command } => admin::run(&config, admin::Admin::Queue(command)),
+        Command::Token { command } => token::run(&config, command),
+        Command::Check { grace } => admin::check(&config, grace),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

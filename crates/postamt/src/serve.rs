@@ -22,10 +22,33 @@ use tokio_util::task::TaskTracker;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 pub fn run(config: Config) -> anyhow::Result<()> {
+    keep_large_blocks_out_of_arenas();
     init_logging();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(serve(Arc::new(config)))
 }
+
+/// glibc's malloc raises its mmap threshold to the size of each large block freed (up to
+/// 32 MiB) and from then on serves such blocks from its per-thread arenas, which keep the memory
+/// after `free`. A login hashes its password with argon2id (19 MiB) on one of the blocking
+/// pool's threads, so a burst of logins left up to three such blocks resident in every arena:
+/// gigabytes, and 16 MB per connection in the idle-connection benchmark (BENCHMARKS.md). A
+/// fixed threshold keeps every block of 1 MiB or more in a mapping of its own, returned to the
+/// system when freed.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_large_blocks_out_of_arenas() {
+    const M_MMAP_THRESHOLD: std::ffi::c_int = -3;
+    unsafe extern "C" {
+        fn mallopt(param: std::ffi::c_int, value: std::ffi::c_int) -> std::ffi::c_int;
+    }
+    // SAFETY: mallopt only sets a tuning parameter of the allocator; no thread runs yet.
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_large_blocks_out_of_arenas() {}
 
 fn init_logging() {
     use std::io::IsTerminal;
@@ -46,12 +69,28 @@ async fn serve(config: Arc<Config>) -> anyhow::Result<()> {
     let acceptor = postamt_net::tls::acceptor(tls);
     let throttle = Arc::new(Throttle::new(config.auth.failure_delay, config.auth.max_failure_delay));
     let auth = Authenticator::new(store.clone(), throttle);
-    let delivery = Delivery::new(store.clone(), config.hostname.clone());
+    // SPF, DKIM, DMARC and ARC of incoming mail, through `[dns] resolver` or the system's.
+    let verifier = postamt_delivery::mailauth::Verifier::new(&config.hostname, config.dns.resolver)
+        .context("cannot set up the checks of incoming mail")?;
+    let delivery = Delivery::with_verifier(store.clone(), config.hostname.clone(), verifier);
+    // Domains created before DKIM signing get their keys now rather than at their first
+    // message; in the background, since RSA keys take a moment each.
+    let signing = delivery.clone();
+    tokio::spawn(async move {
+        match signing.signer().ensure_all().await {
+            Ok(0) => {}
+            Ok(domains) => {
+                tracing::warn!(domains, "generated DKIM keys; publish them (postamt domain dns DOMAIN)")
+            }
+            Err(e) => tracing::error!(error = %e, "cannot generate missing DKIM keys"),
+        }
+    });
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     let limiter = Arc::new(ConnLimiter::new(config.limits.connections, config.limits.connections_per_ip));
 
     let listeners = Listeners {
+        ports: Arc::new(postamt_web::Ports::new()),
         acceptor: acceptor.clone(),
         limiter,
         shutdown: shutdown.clone(),
@@ -106,14 +145,28 @@ async fn serve(config: Arc<Config>) -> anyhow::Result<()> {
         listeners.start(service, addrs, implicit_tls, reject, move |conn| svc.clone().handle(conn)).await?;
     }
 
-    let later = [("http", &config.listen.http), ("https", &config.listen.https)];
-    for (service, addrs) in later {
-        if !addrs.is_empty() {
-            tracing::warn!(
-                service,
-                "this service is not part of this version of postamt yet; listener not started"
-            );
-        }
+    // Outgoing mail: the queue runner delivers what submission queued; it stops with the
+    // sessions (running deliveries finish or stay queued for the next start).
+    let outbound = postamt_outbound::Outbound::new(&config, store.clone(), delivery.clone())
+        .context("cannot set up outgoing mail")?;
+    tracker.spawn(outbound.run(shutdown.clone()));
+
+    // Web pages, API and client autoconfiguration (postamt-web): started last, so that the
+    // ports they show are those of the running mail listeners (with port 0, the picked ones).
+    let web = postamt_web::WebService::new(postamt_web::WebOptions {
+        config: config.clone(),
+        auth: auth.clone(),
+        delivery: delivery.clone(),
+        store: store.clone(),
+        ports: listeners.ports.clone(),
+        shutdown: shutdown.clone(),
+    });
+    for (service, addrs, implicit_tls) in
+        [("http", &config.listen.http, false), ("https", &config.listen.https, true)]
+    {
+        let svc = web.clone();
+        let reject = b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+        listeners.start(service, addrs, implicit_tls, reject, move |conn| svc.clone().handle(conn)).await?;
     }
     tracing::info!(hostname = %config.hostname, data_dir = %config.data_dir.display(), "ready");
 
@@ -134,6 +187,8 @@ async fn serve(config: Arc<Config>) -> anyhow::Result<()> {
 
 /// What every listener shares: TLS, connection limits, shutdown.
 struct Listeners {
+    /// The bound port of every service, for the web pages' client settings.
+    ports: Arc<postamt_web::Ports>,
     acceptor: TlsAcceptor,
     limiter: Arc<ConnLimiter>,
     shutdown: CancellationToken,
@@ -159,6 +214,9 @@ impl Listeners {
             return Ok(());
         }
         let bound = postamt_net::bind(service, addrs).await?;
+        if let Some(addr) = bound.first().and_then(|l| l.local_addr().ok()) {
+            self.ports.record(service, addr.port());
+        }
         let options = ServeOptions {
             service,
             implicit_tls: implicit_tls.then(|| self.acceptor.clone()),

@@ -49,7 +49,7 @@ fn greeting_capability_and_login_rules() {
         "a8 NO [AUTHENTICATIONFAILED] Authentication failed\r\n"
     );
     let ok = c.imap("a9", &format!("AUTHENTICATE PLAIN {}", plain("bob@example.test", PASSWORD)));
-    assert!(ok.starts_with("a9 OK [CAPABILITY IMAP4rev2 IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE ESEARCH SEARCHRES MULTIAPPEND STATUS=SIZE APPENDLIMIT=1048576] Logged in\r\n"), "{ok}");
+    assert!(ok.starts_with("a9 OK [CAPABILITY IMAP4rev2 IMAP4rev1 SASL-IR LITERAL+ ID ENABLE IDLE NAMESPACE UNSELECT UIDPLUS MOVE CHILDREN LIST-EXTENDED LIST-STATUS SPECIAL-USE CREATE-SPECIAL-USE ESEARCH SEARCHRES MULTIAPPEND STATUS=SIZE CONDSTORE QRESYNC QUOTA QUOTASET QUOTA=RES-STORAGE QUOTA=RES-MESSAGE BINARY UTF8=ACCEPT SORT SORT=DISPLAY ESORT THREAD=ORDEREDSUBJECT THREAD=REFERENCES OBJECTID SAVEDATE PREVIEW COMPRESS=DEFLATE METADATA METADATA-SERVER APPENDLIMIT=1048576] Logged in\r\n"), "{ok}");
     assert_eq!(c.imap("b1", "LOGIN x y"), "b1 BAD Already authenticated\r\n");
     assert_eq!(
         c.imap("b2", "ID NIL"),
@@ -98,7 +98,7 @@ fn select_reports_exactly_what_rfc_3501_and_9051_ask() {
              * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] Flags permitted\r\n\
              * 2 EXISTS\r\n* 2 RECENT\r\n* OK [UNSEEN 1] First unseen\r\n\
              * OK [UIDVALIDITY {uidvalidity}] UIDs valid\r\n* OK [UIDNEXT 3] Predicted next UID\r\n\
-             s1 OK [READ-WRITE] SELECT completed\r\n"
+             * OK [MAILBOXID (M{uidvalidity})] Ok\r\ns1 OK [READ-WRITE] SELECT completed\r\n"
         )
     );
     // \Recent belongs to the first session only.
@@ -114,7 +114,12 @@ fn select_reports_exactly_what_rfc_3501_and_9051_ask() {
     let out = v2.imap_ok("e3", "SELECT Sent");
     assert!(out.starts_with("* OK [CLOSED] Previous mailbox is now closed\r\n"), "{out}");
     assert!(out.contains("* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\n"), "{out}");
-    assert_eq!(c.imap("s2", "SELECT nosuch"), "s2 NO [NONEXISTENT] Mailbox does not exist\r\n");
+    // [CLOSED] whatever the client enabled (RFC 7162 section 3.2.11), even when the new
+    // mailbox cannot be selected.
+    assert_eq!(
+        c.imap("s2", "SELECT nosuch"),
+        "* OK [CLOSED] Previous mailbox is now closed\r\ns2 NO [NONEXISTENT] Mailbox does not exist\r\n"
+    );
     assert_eq!(c.imap("s3", "FETCH 1 FLAGS"), "s3 BAD No mailbox selected\r\n");
 }
 

@@ -6,35 +6,71 @@
 
 use std::borrow::Cow;
 
-use postamt_mime::{Message, SectionText as MimeText};
+use postamt_mime::{Message, SectionText as MimeText, SortKeys};
 use postamt_store::{BlobId, FlagMode, FlagOp, Flags, MessageMeta};
 
+use super::selected::{set_contains, uid_set};
 use super::{Fatal, Outcome, Session, bad, no, ok};
-use crate::command::{FetchItem, Partial, Section, SectionText, SequenceSet};
+use crate::command::{FetchItem, FetchModifiers, Partial, Section, SectionText, SequenceSet};
 use crate::response;
 
-/// The cached ENVELOPE, BODY and BODYSTRUCTURE of one body.
+/// Longest PREVIEW, in characters (RFC 8970 section 3.3: SHOULD at most 200).
+pub(crate) const PREVIEW_CHARS: usize = 200;
+
+/// What is derived once per stored body and cached in the store (`blob_info`): ENVELOPE,
+/// BODY and BODYSTRUCTURE as rendered, the SORT/THREAD keys and the PREVIEW text.
 pub(crate) struct Derived {
     pub envelope: Vec<u8>,
     pub body: Vec<u8>,
     pub body_structure: Vec<u8>,
+    pub keys: SortKeys,
+    pub preview: String,
 }
+
+/// Fields of the cache encoding, see [`Derived::encode`].
+const DERIVED_FIELDS: usize = 14;
 
 impl Derived {
     pub fn compute(raw: &[u8]) -> Derived {
         let msg = Message::parse(raw);
-        let mut d = Derived { envelope: Vec::new(), body: Vec::new(), body_structure: Vec::new() };
+        let d = Derived {
+            envelope: Vec::new(),
+            body: Vec::new(),
+            body_structure: Vec::new(),
+            keys: msg.sort_keys(),
+            preview: msg.preview(PREVIEW_CHARS),
+        };
+        let mut d = d;
         msg.write_envelope(&mut d.envelope);
         msg.write_body(&mut d.body);
         msg.write_body_structure(&mut d.body_structure);
         d
     }
 
-    /// Serialises as three length-prefixed fields (the rendered strings may hold any byte).
+    /// Serialises as length-prefixed fields (the rendered strings may hold any byte). An
+    /// entry written by an older version has fewer fields: [`Derived::decode`] refuses it,
+    /// so it is computed again and replaced.
     pub fn encode(&self) -> Vec<u8> {
-        let mut out =
-            Vec::with_capacity(12 + self.envelope.len() + self.body.len() + self.body_structure.len());
-        for field in [&self.envelope, &self.body, &self.body_structure] {
+        let k = &self.keys;
+        let date = k.date.map(|d| d.to_le_bytes().to_vec()).unwrap_or_default();
+        let fields: [&[u8]; DERIVED_FIELDS] = [
+            &self.envelope,
+            &self.body,
+            &self.body_structure,
+            &date,
+            k.subject.as_bytes(),
+            if k.reply { b"1" } else { b"0" },
+            k.from.as_bytes(),
+            k.to.as_bytes(),
+            k.cc.as_bytes(),
+            k.display_from.as_bytes(),
+            k.display_to.as_bytes(),
+            k.message_id.as_deref().unwrap_or_default().as_bytes(),
+            &k.references.join(" ").into_bytes(),
+            self.preview.as_bytes(),
+        ];
+        let mut out = Vec::with_capacity(fields.iter().map(|f| f.len() + 4).sum());
+        for field in fields {
             out.extend_from_slice(&(field.len() as u32).to_le_bytes());
             out.extend_from_slice(field);
         }
@@ -43,21 +79,61 @@ impl Derived {
 
     pub fn decode(bytes: &[u8]) -> Option<Derived> {
         let mut rest = bytes;
-        let mut fields = Vec::with_capacity(3);
-        for _ in 0..3 {
+        let mut fields = Vec::with_capacity(DERIVED_FIELDS);
+        while !rest.is_empty() {
             let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-            fields.push(rest.get(4..4 + len)?.to_vec());
+            fields.push(rest.get(4..4usize.checked_add(len)?)?.to_vec());
             rest = &rest[4 + len..];
         }
-        let body_structure = fields.pop()?;
-        let body = fields.pop()?;
-        let envelope = fields.pop()?;
-        Some(Derived { envelope, body, body_structure })
+        if fields.len() != DERIVED_FIELDS {
+            return None;
+        }
+        let mut it = fields.into_iter();
+        let mut next = || it.next().unwrap_or_default();
+        let text = |b: Vec<u8>| String::from_utf8(b).ok();
+        let (envelope, body, body_structure) = (next(), next(), next());
+        let date = next();
+        let date = if date.is_empty() { None } else { Some(i64::from_le_bytes(date.try_into().ok()?)) };
+        let subject = text(next())?;
+        let reply = next() == b"1";
+        let (from, to, cc) = (text(next())?, text(next())?, text(next())?);
+        let (display_from, display_to) = (text(next())?, text(next())?);
+        let message_id = Some(text(next())?).filter(|m| !m.is_empty());
+        let references = text(next())?.split(' ').filter(|r| !r.is_empty()).map(str::to_string).collect();
+        let preview = text(next())?;
+        let keys =
+            SortKeys { date, subject, reply, from, to, cc, display_from, display_to, message_id, references };
+        Some(Derived { envelope, body, body_structure, keys, preview })
     }
 }
 
 fn needs_derived(item: &FetchItem) -> bool {
-    matches!(item, FetchItem::Envelope | FetchItem::Body | FetchItem::BodyStructure)
+    matches!(
+        item,
+        FetchItem::Envelope
+            | FetchItem::Body
+            | FetchItem::BodyStructure
+            | FetchItem::ThreadId
+            | FetchItem::Preview { .. }
+    )
+}
+
+/// EMAILID (RFC 8474 section 5.1): from the content hash, so a copy or move keeps it and
+/// identical content shares it.
+pub(crate) fn email_id(blob: &BlobId) -> String {
+    format!("E{}", blob.as_str().get(..32).unwrap_or(blob.as_str()))
+}
+
+/// THREADID (RFC 8474 section 5.2): from the thread's root message id (the first of
+/// References, else In-Reply-To, else the message's own), so it never changes and related
+/// messages in any mailbox share it; a message without ids is a thread of its own.
+pub(crate) fn thread_id(keys: &SortKeys, blob: &BlobId) -> String {
+    let root = keys.references.first().or(keys.message_id.as_ref());
+    let hash = match root {
+        Some(id) => BlobId::of(id.as_bytes()),
+        None => blob.clone(),
+    };
+    format!("T{}", hash.as_str().get(..32).unwrap_or(hash.as_str()))
 }
 
 fn needs_raw(item: &FetchItem) -> bool {
@@ -143,7 +219,7 @@ fn apply_partial(data: &[u8], partial: Option<Partial>) -> &[u8] {
 
 impl Session<'_> {
     /// Loads (or computes and caches) the derived data of the given bodies.
-    async fn derived(&self, blobs: &[BlobId]) -> Vec<Option<Derived>> {
+    pub(crate) async fn derived(&self, blobs: &[BlobId]) -> Vec<Option<Derived>> {
         let store = &self.svc.store;
         let cached = store.blob_info(blobs).await.unwrap_or_else(|_| vec![None; blobs.len()]);
         let mut out = Vec::with_capacity(blobs.len());
@@ -172,12 +248,42 @@ impl Session<'_> {
         uid: bool,
         set: &SequenceSet,
         items: &[FetchItem],
+        modifiers: FetchModifiers,
     ) -> Result<Outcome, Fatal> {
+        // RFC 7162 section 3.2.6: VANISHED only after ENABLE QRESYNC.
+        if modifiers.vanished && !self.qresync {
+            return Ok(bad("VANISHED requires ENABLE QRESYNC"));
+        }
+        // CONDSTORE enabling (RFC 7162 section 3.1): the MODSEQ item or CHANGEDSINCE.
+        let want_modseq = modifiers.changed_since.is_some() || items.contains(&FetchItem::ModSeq);
+        if want_modseq && self.selected.is_some() {
+            self.enable_condstore();
+        }
         let Some(view) = self.selected.as_ref() else { return Ok(bad("No mailbox selected")) };
-        let indices = match view.resolve(set, uid) {
+        let mut indices = match view.resolve(set, uid) {
             Ok(i) => i,
             Err(e) => return Ok(bad(e)),
         };
+        if let Some(since) = modifiers.changed_since {
+            // RFC 7162 section 3.1.4.1: only messages with a higher MODSEQ.
+            indices.retain(|&i| view.msgs[i].meta.modseq > since);
+            if modifiers.vanished {
+                // RFC 7162 section 3.2.6: expunged UIDs of the set, before any FETCH.
+                let Some(account) = self.account.as_ref().map(|a| a.id) else {
+                    return Ok(bad("Log in first"));
+                };
+                let vanished = match self.svc.store.changes_since(account, view.mailbox.id, since).await {
+                    Ok(c) => c.vanished,
+                    Err(e) => return Ok(self.store_error(e)),
+                };
+                let vanished: Vec<u32> =
+                    vanished.into_iter().filter(|&u| set_contains(set, u, u32::MAX)).collect();
+                if !vanished.is_empty() {
+                    self.untagged(&format!("VANISHED (EARLIER) {}", uid_set(&vanished)));
+                }
+            }
+        }
+        let Some(view) = self.selected.as_ref() else { return Ok(bad("No mailbox selected")) };
         let read_only = view.read_only;
         let mailbox = view.mailbox.id;
         let Some(account) = self.account.as_ref().map(|a| a.id) else { return Ok(bad("Log in first")) };
@@ -212,6 +318,10 @@ impl Session<'_> {
         let want_derived = items.iter().any(needs_derived);
         let want_raw = items.iter().any(needs_raw);
         let want_uid = uid && !items.contains(&FetchItem::Uid);
+        // CHANGEDSINCE adds MODSEQ implicitly; RFC 7162 section 3.1.4.1 shows it after UID.
+        let implicit_modseq = modifiers.changed_since.is_some() && !items.contains(&FetchItem::ModSeq);
+        let condstore = self.condstore;
+        let utf8 = self.utf8();
         let mut any_ghost = false;
         let mut unknown_cte = false;
         for chunk in indices.chunks(256) {
@@ -252,9 +362,16 @@ impl Session<'_> {
                     }
                     first = false;
                 };
-                if want_uid {
+                // RFC 7162 section 3.2.4: a FETCH that set \Seen reports UID and MODSEQ too
+                // once CONDSTORE is enabled.
+                let seen_update = condstore && seen_changed.contains(&index);
+                if want_uid || (seen_update && !items.contains(&FetchItem::Uid)) {
                     sep(&mut line);
                     line.extend_from_slice(format!("UID {}", meta.uid).as_bytes());
+                }
+                if implicit_modseq || (seen_update && !want_modseq) {
+                    sep(&mut line);
+                    line.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes());
                 }
                 let parsed = raw.as_deref().map(Message::parse);
                 let mut flags_written = false;
@@ -267,6 +384,30 @@ impl Session<'_> {
                             response::flag_list(&mut line, meta.flags, &meta.keywords, recent);
                         }
                         FetchItem::Uid => line.extend_from_slice(format!("UID {}", meta.uid).as_bytes()),
+                        FetchItem::ModSeq => {
+                            line.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes())
+                        }
+                        FetchItem::EmailId => {
+                            line.extend_from_slice(format!("EMAILID ({})", email_id(&meta.blob)).as_bytes())
+                        }
+                        FetchItem::SaveDate => {
+                            line.extend_from_slice(b"SAVEDATE ");
+                            line.extend_from_slice(response::date_time(meta.savedate).as_bytes());
+                        }
+                        FetchItem::ThreadId | FetchItem::Preview { .. } => {
+                            let Some(d) = derived.get(n).and_then(Option::as_ref) else {
+                                any_ghost = true;
+                                continue;
+                            };
+                            if matches!(item, FetchItem::ThreadId) {
+                                let id = thread_id(&d.keys, &meta.blob);
+                                line.extend_from_slice(format!("THREADID ({id})").as_bytes());
+                            } else {
+                                // RFC 8970 section 3.2: UTF-8 text, possibly empty.
+                                line.extend_from_slice(b"PREVIEW ");
+                                response::string(&mut line, d.preview.as_bytes(), utf8);
+                            }
+                        }
                         FetchItem::InternalDate => {
                             line.extend_from_slice(b"INTERNALDATE ");
                             line.extend_from_slice(response::date_time(meta.internal_date).as_bytes());
@@ -375,10 +516,23 @@ mod tests {
 
     #[test]
     fn derived_round_trip() {
-        let d = Derived { envelope: b"(NIL)".to_vec(), body: vec![0, 1, 2], body_structure: vec![] };
+        let d = Derived::compute(
+            b"Subject: Re: Hi\r\nFrom: A <a@x>\r\nMessage-ID: <m@x>\r\nIn-Reply-To: <p@x>\r\n\r\nBody  text\r\n",
+        );
+        assert_eq!(d.keys.subject, "hi");
+        assert_eq!(d.keys.references, ["p@x"]);
+        assert_eq!(d.preview, "Body text");
         let e = Derived::decode(&d.encode()).unwrap();
-        assert_eq!((e.envelope, e.body, e.body_structure), (d.envelope, d.body, d.body_structure));
+        assert_eq!((&e.envelope, &e.body, &e.body_structure), (&d.envelope, &d.body, &d.body_structure));
+        assert_eq!((e.keys, e.preview), (d.keys, d.preview));
         assert!(Derived::decode(b"\x05\0\0\0ab").is_none());
+        // An entry of the old three-field layout is computed again.
+        let mut old = Vec::new();
+        for f in [&b"(NIL)"[..], b"x", b"y"] {
+            old.extend_from_slice(&(f.len() as u32).to_le_bytes());
+            old.extend_from_slice(f);
+        }
+        assert!(Derived::decode(&old).is_none());
     }
 
     #[test]

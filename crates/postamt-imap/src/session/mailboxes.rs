@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
-use postamt_store::{Mailbox, NewMessage, SpecialUse, StoreError, Uid};
+use postamt_store::{Flags, Mailbox, NewMessage, SpecialUse, StoreError, Uid};
 
 use super::selected::{parse_flags, uid_set};
 use super::{Fatal, Outcome, Session, bad, no, ok};
@@ -53,6 +53,12 @@ pub fn pattern_matches(pattern: &str, name: &str) -> bool {
         can = next;
     }
     can[n.len()]
+}
+
+/// MAILBOXID (RFC 8474 section 4): from the UIDVALIDITY, which a store-wide counter makes
+/// unique, which stays across a rename and changes when a mailbox is created anew.
+pub(crate) fn mailbox_id(mailbox: &Mailbox) -> String {
+    format!("M{}", mailbox.uidvalidity)
 }
 
 /// Canonical form of a name: `INBOX` in any case (also as the first level) becomes `INBOX`.
@@ -320,7 +326,8 @@ impl Session<'_> {
             }
         }
         match store.create_mailbox(account.id, &name, roles.first().copied()).await {
-            Ok(_) => ok("CREATE completed"),
+            // RFC 8474 section 4.1.
+            Ok(mailbox) => ok(format!("[MAILBOXID ({})] CREATE completed", mailbox_id(&mailbox))),
             Err(e) => self.store_error(e),
         }
     }
@@ -450,6 +457,13 @@ impl Session<'_> {
             .as_ref()
             .filter(|v| v.mailbox.id == mailbox.id)
             .map_or(status.recent as usize, |v| v.recent.len());
+        // DELETED-STORAGE (RFC 9208 section 4.1.4) sums the \Deleted messages' sizes.
+        let deleted_storage = if items.contains(&StatusItem::DeletedStorage) {
+            let all = self.svc.store.changes_since(account.id, mailbox.id, 0).await?;
+            all.changed.iter().filter(|m| m.flags.contains(Flags::DELETED)).map(|m| m.size).sum()
+        } else {
+            0
+        };
         let mut values = Vec::new();
         for item in items {
             values.push(match item {
@@ -460,6 +474,9 @@ impl Session<'_> {
                 StatusItem::Deleted => format!("DELETED {}", status.deleted),
                 StatusItem::Size => format!("SIZE {}", status.size),
                 StatusItem::Recent => format!("RECENT {recent}"),
+                StatusItem::HighestModSeq => format!("HIGHESTMODSEQ {}", status.highestmodseq),
+                StatusItem::DeletedStorage => format!("DELETED-STORAGE {deleted_storage}"),
+                StatusItem::MailboxId => format!("MAILBOXID ({})", mailbox_id(mailbox)),
             });
         }
         let mut line = b"* STATUS ".to_vec();
@@ -479,6 +496,10 @@ impl Session<'_> {
             Ok(None) => return no("[NONEXISTENT] Mailbox does not exist"),
             Err(e) => return self.store_error(e),
         };
+        // RFC 7162 section 3.1: STATUS (HIGHESTMODSEQ) enables CONDSTORE.
+        if items.contains(&StatusItem::HighestModSeq) {
+            self.enable_condstore();
+        }
         match self.status_line(&mailbox, items).await {
             Ok(line) => {
                 self.out().extend_from_slice(&line);
@@ -503,6 +524,10 @@ impl Session<'_> {
         };
         let mut parsed = Vec::new();
         for m in &messages {
+            // RFC 6855 section 3: UTF-8 data is for clients that enabled UTF8=ACCEPT.
+            if m.utf8 && !self.utf8() {
+                return Ok(bad("UTF8 APPEND data requires ENABLE UTF8=ACCEPT"));
+            }
             if m.data.is_empty() {
                 return Ok(no("[CANNOT] Cannot append an empty message"));
             }

@@ -5,8 +5,11 @@
 
 mod fetch;
 mod mailboxes;
+mod metadata;
+mod quota;
 mod search;
 mod selected;
+mod sort;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -21,7 +24,7 @@ use postamt_net::{CancellationToken, Conn, Stream, TlsAcceptor};
 use postamt_store::{Account, ChangeEvent, SharedStore};
 use tokio::sync::broadcast;
 
-use crate::command::{Command, Request, SearchCommand};
+use crate::command::{Command, Request, SearchCommand, SortCommand};
 use crate::parse::{self, literal_suffix, peek_tag_and_name};
 use selected::View;
 
@@ -99,6 +102,15 @@ pub(crate) struct Session<'a> {
     pub(crate) selected: Option<View>,
     /// The client enabled IMAP4rev2 (RFC 9051 section 6.3.1): UTF-8 names, ESEARCH, no \Recent.
     pub(crate) rev2: bool,
+    /// The client enabled UTF8=ACCEPT (RFC 6855): UTF-8 names and strings, without the other
+    /// IMAP4rev2 changes.
+    pub(crate) utf8_accept: bool,
+    /// A CONDSTORE enabling command was issued (RFC 7162 section 3.1): every untagged FETCH
+    /// carries UID and MODSEQ, SELECT reports HIGHESTMODSEQ.
+    pub(crate) condstore: bool,
+    /// ENABLE QRESYNC was answered (RFC 7162 section 3.2.3): VANISHED replaces EXPUNGE, the
+    /// QRESYNC select parameter and the VANISHED FETCH modifier are allowed.
+    pub(crate) qresync: bool,
     errors: u32,
     auth_failures: u32,
 }
@@ -115,6 +127,9 @@ impl ImapService {
             events: None,
             selected: None,
             rev2: false,
+            utf8_accept: false,
+            condstore: false,
+            qresync: false,
             errors: 0,
             auth_failures: 0,
         };
@@ -143,9 +158,22 @@ impl Session<'_> {
         Ok(())
     }
 
-    /// Whether mailbox names travel as UTF-8 (IMAP4rev2) rather than modified UTF-7.
+    /// Whether mailbox names and strings travel as UTF-8 (IMAP4rev2, or UTF8=ACCEPT of
+    /// RFC 6855 section 3) rather than modified UTF-7 and 7-bit quoted strings.
     pub(crate) fn utf8(&self) -> bool {
-        self.rev2
+        self.rev2 || self.utf8_accept
+    }
+
+    /// A CONDSTORE enabling command (RFC 7162 section 3.1) other than SELECT/EXAMINE with
+    /// parameters: the first one with a mailbox selected reports its HIGHESTMODSEQ.
+    pub(crate) fn enable_condstore(&mut self) {
+        if self.condstore {
+            return;
+        }
+        self.condstore = true;
+        if let Some(modseq) = self.selected.as_ref().map(|v| v.modseq) {
+            self.untagged(&format!("OK [HIGHESTMODSEQ {modseq}] Highest"));
+        }
     }
 
     fn timeout(&self) -> Duration {
@@ -179,11 +207,14 @@ impl Session<'_> {
             tracing::trace!(tag = %tag, command = name, "command");
             // RFC 9051 section 7.5.1: no EXPUNGE while answering FETCH, STORE or SEARCH
             // (their UID forms may carry them).
+            // The same holds for SORT and THREAD, which are searches (RFC 5256 section 4).
             let expunge_allowed = !matches!(
                 request.command,
                 Command::Fetch { uid: false, .. }
                     | Command::Store { uid: false, .. }
                     | Command::Search(SearchCommand { uid: false, .. })
+                    | Command::Sort(SortCommand { uid: false, .. })
+                    | Command::Thread { uid: false, .. }
             );
             // Changes made elsewhere are reported before the command runs, so that it works
             // on current data (a UID FETCH of a message just delivered, say).
@@ -203,7 +234,9 @@ impl Session<'_> {
                 Ok(outcome @ (Outcome::Ok(_) | Outcome::No(_) | Outcome::Bad(_)))
                     if self.selected.is_some() =>
                 {
-                    self.sync(expunge_allowed).await.map(|_| outcome)
+                    let synced = self.sync(expunge_allowed).await;
+                    self.report_modseq_floor();
+                    synced.map(|_| outcome)
                 }
                 other => other,
             };
@@ -342,6 +375,25 @@ impl Session<'_> {
                     "SEARCHRES",
                     "MULTIAPPEND",
                     "STATUS=SIZE",
+                    "CONDSTORE",
+                    "QRESYNC",
+                    "QUOTA",
+                    "QUOTASET",
+                    "QUOTA=RES-STORAGE",
+                    "QUOTA=RES-MESSAGE",
+                    "BINARY",
+                    "UTF8=ACCEPT",
+                    "SORT",
+                    "SORT=DISPLAY",
+                    "ESORT",
+                    "THREAD=ORDEREDSUBJECT",
+                    "THREAD=REFERENCES",
+                    "OBJECTID",
+                    "SAVEDATE",
+                    "PREVIEW",
+                    "COMPRESS=DEFLATE",
+                    "METADATA",
+                    "METADATA-SERVER",
                 ]
                 .map(String::from),
             );
@@ -406,12 +458,26 @@ impl Session<'_> {
                 if selected {
                     bad("ENABLE is only valid before SELECT")
                 } else {
+                    // RFC 5161 section 3.1: ENABLED lists what this command newly enabled.
                     let mut enabled = vec![];
                     for cap in caps {
-                        if cap.eq_ignore_ascii_case("IMAP4rev2") && !self.rev2 {
-                            self.rev2 = true;
-                            enabled.push("IMAP4rev2");
+                        let flag = match cap.to_ascii_uppercase().as_str() {
+                            "IMAP4REV2" => Some((&mut self.rev2, "IMAP4rev2")),
+                            "CONDSTORE" => Some((&mut self.condstore, "CONDSTORE")),
+                            "QRESYNC" => Some((&mut self.qresync, "QRESYNC")),
+                            "UTF8=ACCEPT" => Some((&mut self.utf8_accept, "UTF8=ACCEPT")),
+                            _ => None,
+                        };
+                        if let Some((flag, name)) = flag
+                            && !*flag
+                        {
+                            *flag = true;
+                            enabled.push(name);
                         }
+                    }
+                    // RFC 7162 section 3.2.3: QRESYNC implies CONDSTORE.
+                    if self.qresync {
+                        self.condstore = true;
                     }
                     let line = if enabled.is_empty() {
                         "ENABLED".to_string()
@@ -422,8 +488,15 @@ impl Session<'_> {
                     ok("ENABLE completed")
                 }
             }
-            Command::Select { mailbox } => self.select(&mailbox, false).await?,
-            Command::Examine { mailbox } => self.select(&mailbox, true).await?,
+            Command::Select { mailbox, params } => self.select(&mailbox, false, params).await?,
+            Command::Examine { mailbox, params } => self.select(&mailbox, true, params).await?,
+            Command::GetMetadata { mailbox, maxsize, depth, entries } => {
+                self.get_metadata(&mailbox, maxsize, depth, &entries).await
+            }
+            Command::SetMetadata { mailbox, entries } => self.set_metadata(&mailbox, entries).await,
+            Command::GetQuota(root) => self.get_quota(&root).await,
+            Command::GetQuotaRoot(mailbox) => self.get_quota_root(&mailbox).await,
+            Command::SetQuota { root, limits } => self.set_quota(&root, &limits).await,
             Command::Create { mailbox, special_use } => self.create(&mailbox, &special_use).await,
             Command::Delete { mailbox } => self.delete(&mailbox).await,
             Command::Rename { from, to } => self.rename(&from, &to).await,
@@ -439,6 +512,19 @@ impl Session<'_> {
             Command::Status { mailbox, items } => self.status(&mailbox, &items).await,
             Command::Append { mailbox, messages } => self.append(&mailbox, messages).await?,
             Command::Idle => return self.idle().await,
+            Command::Compress(mechanism) => {
+                if self.io.is_compressed() {
+                    no("[COMPRESSIONACTIVE] DEFLATE is already active")
+                } else if !mechanism.eq_ignore_ascii_case("DEFLATE") {
+                    bad("Unknown compression mechanism")
+                } else {
+                    // RFC 4978 section 3: compressed from right after this response's CRLF.
+                    self.finish(&tag, ok("DEFLATE active"));
+                    self.io.flush().await?;
+                    self.io.start_deflate();
+                    return Ok(Outcome::Done);
+                }
+            }
 
             _ if !selected => bad("No mailbox selected"),
             Command::Check => {
@@ -450,9 +536,13 @@ impl Session<'_> {
             Command::Expunge => self.expunge(None).await?,
             Command::UidExpunge(set) => self.expunge(Some(set)).await?,
             Command::Search(search) => self.search(&tag, search).await?,
-            Command::Fetch { uid, set, items } => self.fetch(uid, &set, &items).await?,
-            Command::Store { uid, set, mode, silent, flags } => {
-                self.store(uid, &set, mode, silent, &flags).await?
+            Command::Fetch { uid, set, items, modifiers } => self.fetch(uid, &set, &items, modifiers).await?,
+            Command::Store { uid, set, mode, silent, flags, unchanged_since } => {
+                self.store(uid, &set, mode, silent, &flags, unchanged_since).await?
+            }
+            Command::Sort(sort) => self.sort(&tag, sort).await?,
+            Command::Thread { uid, algorithm, charset, keys } => {
+                self.thread(uid, algorithm, &charset, keys).await?
             }
             Command::Copy { uid, set, mailbox } => self.copy(uid, &set, &mailbox, false).await?,
             Command::Move { uid, set, mailbox } => self.copy(uid, &set, &mailbox, true).await?,

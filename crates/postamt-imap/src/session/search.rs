@@ -6,6 +6,7 @@
 use postamt_mime::Message;
 use postamt_store::{Flags, MessageMeta};
 
+use super::fetch::{email_id, thread_id};
 use super::selected::uid_set;
 use super::{Fatal, Outcome, Session, bad, no, ok};
 use crate::command::{Date, SearchCommand, SearchKey, SearchReturn};
@@ -36,7 +37,8 @@ fn needs_content(key: &SearchKey) -> bool {
         | SearchKey::SentSince(_)
         | SearchKey::Subject(_)
         | SearchKey::Text(_)
-        | SearchKey::To(_) => true,
+        | SearchKey::To(_)
+        | SearchKey::ThreadId(_) => true,
         SearchKey::Not(k) => needs_content(k),
         SearchKey::Or(a, b) => needs_content(a) || needs_content(b),
         SearchKey::And(keys) => keys.iter().any(needs_content),
@@ -104,6 +106,14 @@ fn eval(key: &SearchKey, c: &Candidate<'_>, msg: Option<&Message<'_>>) -> bool {
                     .is_some_and(|h| contains(&decode_header_block(&h, m), s))
         }),
         SearchKey::Uid(_) | SearchKey::Sequence(_) => (c.in_sets)(key, c.seq, c.meta.uid),
+        SearchKey::ModSeq(n) => c.meta.modseq >= *n,
+        SearchKey::EmailId(id) => email_id(&c.meta.blob) == *id,
+        SearchKey::ThreadId(id) => msg.is_some_and(|m| thread_id(&m.sort_keys(), &c.meta.blob) == *id),
+        // RFC 8514 section 5: the save date's day, as for BEFORE/ON/SINCE.
+        SearchKey::SavedBefore(d) => day_of(c.meta.savedate) < days(d),
+        SearchKey::SavedOn(d) => day_of(c.meta.savedate) == days(d),
+        SearchKey::SavedSince(d) => day_of(c.meta.savedate) >= days(d),
+        SearchKey::SaveDateSupported => true,
         SearchKey::Not(k) => !eval(k, c, msg),
         SearchKey::Or(a, b) => eval(a, c, msg) || eval(b, c, msg),
         SearchKey::And(keys) => keys.iter().all(|k| eval(k, c, msg)),
@@ -122,6 +132,17 @@ fn decode_header_block(raw: &[u8], msg: &Message<'_>) -> String {
     text
 }
 
+/// Whether the search uses the MODSEQ criterion (RFC 7162 section 3.1.5).
+pub(crate) fn uses_modseq(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::ModSeq(_) => true,
+        SearchKey::Not(k) => uses_modseq(k),
+        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        SearchKey::And(keys) => keys.iter().any(uses_modseq),
+        _ => false,
+    }
+}
+
 /// Collects the sequence-set keys of a search, so they are resolved once.
 fn collect_sets<'k>(key: &'k SearchKey, out: &mut Vec<&'k SearchKey>) {
     match key {
@@ -136,16 +157,23 @@ fn collect_sets<'k>(key: &'k SearchKey, out: &mut Vec<&'k SearchKey>) {
     }
 }
 
+/// One matching message: sequence number, UID and its view index.
+#[derive(Clone, Copy)]
+pub(crate) struct Hit {
+    pub seq: u32,
+    pub uid: u32,
+    pub index: usize,
+}
+
 impl Session<'_> {
-    pub(crate) async fn search(&mut self, tag: &str, cmd: SearchCommand) -> Result<Outcome, Fatal> {
-        if let Some(charset) = &cmd.charset
-            && !charset.eq_ignore_ascii_case("UTF-8")
-            && !charset.eq_ignore_ascii_case("US-ASCII")
-        {
-            return Ok(no("[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"));
+    /// Evaluates search keys over the selected mailbox: the matches in mailbox order. `Err`
+    /// is the response for a bad sequence set. Shared by SEARCH, SORT and THREAD.
+    pub(crate) async fn matching(&mut self, keys: &[SearchKey]) -> Result<Vec<Hit>, Outcome> {
+        let root = SearchKey::And(keys.to_vec());
+        if uses_modseq(&root) {
+            self.enable_condstore();
         }
-        let Some(view) = self.selected.as_ref() else { return Ok(bad("No mailbox selected")) };
-        let root = SearchKey::And(cmd.keys.clone());
+        let Some(view) = self.selected.as_ref() else { return Err(bad("No mailbox selected")) };
 
         // Resolve each sequence-set key to a sorted list of view indices.
         let mut set_keys = Vec::new();
@@ -159,7 +187,7 @@ impl Session<'_> {
             };
             match r {
                 Ok(indices) => resolved.push((key, indices)),
-                Err(e) => return Ok(bad(e)),
+                Err(e) => return Err(bad(e)),
             }
         }
         let in_sets = |key: &SearchKey, seq: u32, _uid: u32| {
@@ -170,7 +198,7 @@ impl Session<'_> {
         };
 
         let content = needs_content(&root);
-        let mut matched: Vec<(u32, u32)> = Vec::new(); // (seq, uid)
+        let mut matched = Vec::new();
         for (i, msg) in view.msgs.iter().enumerate() {
             if msg.ghost {
                 continue;
@@ -193,9 +221,37 @@ impl Session<'_> {
                 eval(&root, &candidate, None)
             };
             if hit {
-                matched.push((i as u32 + 1, msg.meta.uid));
+                matched.push(Hit { seq: i as u32 + 1, uid: msg.meta.uid, index: i });
             }
         }
+        Ok(matched)
+    }
+
+    /// The highest MODSEQ of the given matches (RFC 7162 section 3.1.6).
+    pub(crate) fn highest_modseq_of(&self, hits: &[Hit]) -> u64 {
+        let Some(view) = self.selected.as_ref() else { return 0 };
+        hits.iter().filter_map(|h| view.msgs.get(h.index)).map(|m| m.meta.modseq).max().unwrap_or(0)
+    }
+
+    pub(crate) async fn search(&mut self, tag: &str, cmd: SearchCommand) -> Result<Outcome, Fatal> {
+        // RFC 6855 section 3: after ENABLE UTF8=ACCEPT, a charset conflicts.
+        if self.utf8_accept && cmd.charset.is_some() {
+            return Ok(bad("No CHARSET after ENABLE UTF8=ACCEPT"));
+        }
+        if let Some(charset) = &cmd.charset
+            && !charset.eq_ignore_ascii_case("UTF-8")
+            && !charset.eq_ignore_ascii_case("US-ASCII")
+        {
+            return Ok(no("[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset"));
+        }
+        let hits = match self.matching(&cmd.keys).await {
+            Ok(h) => h,
+            Err(o) => return Ok(o),
+        };
+        // RFC 7162 sections 3.1.5, 3.1.10: with MODSEQ, the highest MODSEQ of the result.
+        let modseq =
+            (cmd.keys.iter().any(uses_modseq) && !hits.is_empty()).then(|| self.highest_modseq_of(&hits));
+        let matched: Vec<(u32, u32)> = hits.iter().map(|h| (h.seq, h.uid)).collect();
         let numbers: Vec<u32> = matched.iter().map(|&(s, u)| if cmd.uid { u } else { s }).collect();
         let uids: Vec<u32> = matched.iter().map(|&(_, u)| u).collect();
 
@@ -205,6 +261,9 @@ impl Session<'_> {
                 for n in &numbers {
                     line.push(' ');
                     line.push_str(&n.to_string());
+                }
+                if let Some(m) = modseq {
+                    line.push_str(&format!(" (MODSEQ {m})"));
                 }
                 self.untagged(&line);
             }
@@ -269,6 +328,9 @@ impl Session<'_> {
                             }
                             SearchReturn::Save => {}
                         }
+                    }
+                    if let Some(m) = modseq {
+                        line.push_str(&format!(" MODSEQ {m}"));
                     }
                     self.untagged(&line);
                 }

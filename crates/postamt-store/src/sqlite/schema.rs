@@ -8,7 +8,7 @@ use super::{BUSY_TIMEOUT, DbResult, db_context};
 use crate::{Result, StoreError};
 
 /// Schema migrations; entry `i` brings the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_IMAP_EXT, SCHEMA_DKIM, SCHEMA_QUEUE, SCHEMA_WEB];
 
 /// Booleans are INTEGER 0/1 (BOOLEAN in PostgreSQL); times are unix seconds. Messages and
 /// mailboxes are deliberately not `ON DELETE CASCADE`: deleting them must release blob
@@ -142,6 +142,119 @@ INSERT INTO messages_v2 (mailbox_id, uid, blob, size, internal_date, flags, keyw
 DROP TABLE messages;
 ALTER TABLE messages_v2 RENAME TO messages;
 CREATE INDEX messages_blob ON messages (blob);
+";
+
+/// IMAP extensions for fast resynchronisation and big mailboxes:
+/// - `messages_modseq`: messages by `(mailbox_id, modseq)`, so that "what changed since MODSEQ
+///   n" (CONDSTORE/QRESYNC, RFC 7162, and every session's view sync) is an index range scan
+///   instead of a scan of the whole mailbox.
+/// - `expunged`: one tombstone `(mailbox_id, uid, modseq)` per message expunged or moved away,
+///   with the MODSEQ of that expunge (RFC 7162 section 3.2.7: the server remembers the UIDs
+///   of expunged messages with the incremented mod-sequence), so that `VANISHED (EARLIER)`
+///   answers exactly. Removed with the mailbox.
+/// - `messages.savedate`: when the message was saved into its mailbox (RFC 8514 SAVEDATE);
+///   existing rows take their internal date.
+/// - `accounts.quota_messages`: a limit on the number of messages (RFC 9208 MESSAGE
+///   resource); NULL is unlimited.
+/// - `metadata`: IMAP METADATA annotations (RFC 5464), keyed by owner (the account; 0 for the
+///   server's shared entries), mailbox (0 for server entries) and lower-case entry name.
+///   Removed with the mailbox or the account; renames keep them (the mailbox id stays).
+const SCHEMA_IMAP_EXT: &str = "
+CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);
+CREATE TABLE expunged (
+    mailbox_id INTEGER NOT NULL,
+    uid INTEGER NOT NULL,
+    modseq INTEGER NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+) WITHOUT ROWID;
+CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);
+ALTER TABLE messages ADD COLUMN savedate INTEGER NOT NULL DEFAULT 0;
+UPDATE messages SET savedate = internal_date;
+ALTER TABLE accounts ADD COLUMN quota_messages INTEGER;
+CREATE TABLE metadata (
+    owner INTEGER NOT NULL,
+    mailbox_id INTEGER NOT NULL,
+    entry TEXT NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (owner, mailbox_id, entry)
+) WITHOUT ROWID;
+";
+
+/// DKIM signing keys (RFC 6376), several per local domain (one per algorithm: ed25519 and
+/// rsa), each under its own selector. Private keys are PKCS#8 DER; `public_key` is what the
+/// `p=` tag publishes. They go with their domain.
+const SCHEMA_DKIM: &str = "
+CREATE TABLE dkim_keys (
+    domain TEXT NOT NULL REFERENCES domains (name) ON DELETE CASCADE,
+    selector TEXT NOT NULL,
+    algorithm TEXT NOT NULL,
+    private_key BLOB NOT NULL,
+    public_key BLOB NOT NULL,
+    created INTEGER NOT NULL,
+    PRIMARY KEY (domain, selector)
+);
+";
+
+/// The outbound queue's delivery state:
+/// - `queue.lease_token`, `queue.lease_until`: a claim on an entry by one queue runner (of
+///   possibly several processes sharing the database), valid until `lease_until` (unix
+///   seconds) and renewed while the delivery runs; an expired lease may be taken over, so a
+///   crashed process delays its entries by at most one lease period.
+/// - `queue_due`: due entries by `next_attempt`, the runner's poll.
+const SCHEMA_QUEUE: &str = "
+ALTER TABLE queue ADD COLUMN lease_token TEXT;
+ALTER TABLE queue ADD COLUMN lease_until INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX queue_due ON queue (next_attempt);
+";
+
+/// The web pages' state (`postamt-web`); everything cascades with its account (no blob
+/// references hang off it):
+/// - `web_sessions`: signed-in sessions, keyed by a hash of the cookie value, with the CSRF
+///   synchronizer token and an absolute expiry.
+/// - `app_passwords`: per-device passwords (argon2id) for IMAP, POP3 and submission, found by
+///   their public `lookup` part.
+/// - `recovery_addresses`: where password-reset links go.
+/// - `reset_tokens`: hashes of single-use password-reset tokens with their expiry.
+/// - `api_tokens`: hashes of administration API tokens.
+const SCHEMA_WEB: &str = "
+CREATE TABLE web_sessions (
+    id_hash TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    csrf_token TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    last_seen INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+);
+CREATE INDEX web_sessions_account ON web_sessions (account_id);
+CREATE INDEX web_sessions_expires ON web_sessions (expires);
+CREATE TABLE app_passwords (
+    id INTEGER PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    label TEXT NOT NULL,
+    lookup TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    last_used INTEGER,
+    UNIQUE (account_id, lookup)
+);
+CREATE TABLE recovery_addresses (
+    account_id INTEGER PRIMARY KEY REFERENCES accounts (id) ON DELETE CASCADE,
+    address TEXT NOT NULL
+);
+CREATE TABLE reset_tokens (
+    token_hash TEXT PRIMARY KEY,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    created INTEGER NOT NULL,
+    expires INTEGER NOT NULL
+);
+CREATE INDEX reset_tokens_account ON reset_tokens (account_id);
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    label TEXT NOT NULL,
+    hash TEXT NOT NULL UNIQUE,
+    created INTEGER NOT NULL,
+    last_used INTEGER
+);
 ";
 
 pub(super) fn open_connection(path: &Path, reader: bool) -> Result<Connection> {

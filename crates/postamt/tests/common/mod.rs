@@ -22,6 +22,11 @@ pub struct Server {
     pub ports: HashMap<String, SocketAddr>,
     pub log: Arc<Mutex<Vec<String>>>,
     extra: String,
+    /// Answers the server's DNS questions (NXDOMAIN for every name) unless `extra` has its
+    /// own `[dns]`: tests never depend on the machine's resolver, and a lookup (mail
+    /// authentication on every port 25 delivery, MX lookups) fails at once instead of
+    /// waiting for a time-out.
+    dns: Option<dns::DnsServer>,
 }
 
 fn binary() -> &'static str {
@@ -45,6 +50,7 @@ impl Server {
             ports: HashMap::new(),
             log: Arc::default(),
             extra: extra.to_string(),
+            dns: (!extra.contains("[dns]")).then(|| dns::DnsServer::start(dns::Records::new())),
         };
         server.write_config();
         server.spawn();
@@ -63,6 +69,10 @@ impl Server {
         }
         if !self.extra.contains("[auth]") {
             config.push_str("[auth]\nfailure_delay = \"20ms\"\nmax_failure_delay = \"100ms\"\n");
+        }
+        if let Some(dns) = &self.dns {
+            // Tests that need DNS records start their own server and pass its `[dns]`.
+            config.push_str(&dns.config());
         }
         std::fs::write(&self.config_path, config).expect("write config");
     }
@@ -107,6 +117,11 @@ impl Server {
             }
         }
         self.child = Some(child);
+    }
+
+    /// Process id of the running server.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
     }
 
     pub fn log_text(&self) -> String {
@@ -554,3 +569,5 @@ impl Client {
         }
     }
 }
+
+pub mod dns;
