@@ -13,7 +13,8 @@
 #
 # Usage: bench/run.sh            the full run (about 20-30 minutes on 2 cores)
 #        QUICK=1 bench/run.sh    small sizes, to try the setup in a minute or two
-# Sizes can be changed through the variables below (e.g. SMTP_MESSAGES=20000 bench/run.sh).
+# Sizes can be changed through the variables below (e.g. SMTP_MESSAGES=20000 bench/run.sh),
+# and PHASES="memory" (or any of: memory read smtp) runs only some of the workloads.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -34,6 +35,7 @@ IDLE_COUNTS=${IDLE_COUNTS:-"1000 10000"}         # idle IMAP connections, plain
 IDLE_TLS_COUNTS=${IDLE_TLS_COUNTS:-"1000 10000"} # and with TLS
 IDLE_ACCOUNTS=${IDLE_ACCOUNTS:-100}      # the idle connections log in as these in turn
 IDLE_MESSAGES=${IDLE_MESSAGES:-20}       # each with this many messages in its INBOX
+PHASES=${PHASES:-"memory read smtp"}
 PASSWORD=benchmark
 DOMAIN=bench.test
 
@@ -297,14 +299,33 @@ bench() {
   "$BENCH" --password "$PASSWORD" --domain "$DOMAIN" "$@" | tee -a "$RESULTS"
 }
 
+start_postamt_dovecot() {
+  local case=$1
+  bench --label postamt --case "$case" startup --connect "$PA_IMAP" --pidfile "$BENCH_DIR/postamt.pid" \
+    --log "$BENCH_DIR/postamt/postamt.log" -- "$POSTAMT" serve --config "$BENCH_DIR/postamt/postamt.toml"
+  bench --label dovecot --case "$case" startup --connect "$DC_IMAP" --pidfile "$BENCH_DIR/dovecot.pid" \
+    --log "$BENCH_DIR/dovecot/stdout.log" -- /usr/sbin/dovecot -F -c "$DC_CONF"
+}
+
+# Stops postamt and Dovecot and starts them again: every memory figure is taken on a fresh
+# process (an allocator keeps what a previous case freed, which would hide the next one's
+# cost). Doubles as the start-up time with full mailboxes.
+restart_postamt_dovecot() {
+  local pidfile pid
+  for pidfile in "$BENCH_DIR/postamt.pid" "$BENCH_DIR/dovecot.pid"; do
+    pid=$(cat "$pidfile")
+    kill "$pid"
+    while kill -0 "$pid" 2>/dev/null; do sleep 0.2; done
+    rm -f "$pidfile"
+  done
+  start_postamt_dovecot "start-up, mailboxes full"
+}
+
 start_servers() {
   "$BENCH" dns-stub --listen "$DNS_STUB" 2>>"$BENCH_DIR/dns.log" &
   echo $! >"$BENCH_DIR/dns.pid"
   log "starting the servers (start-up time to the first greeting)"
-  bench --label postamt --case "start-up" startup --connect "$PA_IMAP" --pidfile "$BENCH_DIR/postamt.pid" \
-    --log "$BENCH_DIR/postamt/postamt.log" -- "$POSTAMT" serve --config "$BENCH_DIR/postamt/postamt.toml"
-  bench --label dovecot --case "start-up" startup --connect "$DC_IMAP" --pidfile "$BENCH_DIR/dovecot.pid" \
-    --log "$BENCH_DIR/dovecot/stdout.log" -- /usr/sbin/dovecot -F -c "$DC_CONF"
+  start_postamt_dovecot "start-up"
   # start-fg keeps Postfix's master process in the foreground, so it is timed the same way.
   bench --label postfix --case "start-up (SMTP)" startup --connect "$PF_SMTP" \
     --log "$BENCH_DIR/postfix/stdout.log" -- /usr/sbin/postfix -c "$PF_CONF" start-fg
@@ -351,20 +372,39 @@ run_pair() {
 
 workloads() {
   local k
-  for k in $IDLE_COUNTS; do
-    run_pair "idle IMAP x$k" --prefix idle --accounts "$IDLE_ACCOUNTS" \
-      memory --imap @IMAP@ --connections "$k" --pidfile @PID@
-  done
-  for k in $IDLE_TLS_COUNTS; do
-    run_pair "idle IMAP+TLS x$k" --tls --prefix idle --accounts "$IDLE_ACCOUNTS" \
-      memory --imap @IMAPS@ --connections "$k" --pidfile @PID@
-  done
-  run_pair "imap read x$READ_ACCOUNTS" --prefix bench --accounts "$READ_ACCOUNTS" \
+  case " $PHASES " in *" memory "*)
+    for k in $IDLE_COUNTS; do
+      restart_postamt_dovecot
+      run_pair "idle IMAP x$k" --prefix idle --accounts "$IDLE_ACCOUNTS" \
+        memory --imap @IMAP@ --connections "$k" --pidfile @PID@
+    done
+    for k in $IDLE_TLS_COUNTS; do
+      restart_postamt_dovecot
+      run_pair "idle IMAP+TLS x$k" --tls --prefix idle --accounts "$IDLE_ACCOUNTS" \
+        memory --imap @IMAPS@ --connections "$k" --pidfile @PID@
+    done
+    ;;
+  esac
+  case " $PHASES " in *" read "*) reads ;; esac
+  case " $PHASES " in *" smtp "*) smtps ;; esac
+}
+
+# Fresh processes; the first IMAP read of newly delivered mail builds each server's cache
+# (postamt: ENVELOPE/BODYSTRUCTURE per body; Dovecot: dovecot.index.cache), the second reads
+# from it.
+reads() {
+  restart_postamt_dovecot
+  run_pair "imap read x$READ_ACCOUNTS, first" --prefix bench --accounts "$READ_ACCOUNTS" \
+    imap-read --imap @IMAP@ --concurrency "$READ_ACCOUNTS"
+  run_pair "imap read x$READ_ACCOUNTS, again" --prefix bench --accounts "$READ_ACCOUNTS" \
     imap-read --imap @IMAP@ --concurrency "$READ_ACCOUNTS"
   run_pair "pop3 x$READ_ACCOUNTS" --prefix bench --accounts "$READ_ACCOUNTS" \
     pop3 --pop3 @POP3@ --concurrency "$READ_ACCOUNTS"
   run_pair "imap mixed x$MIXED_CLIENTS" --prefix mixed --accounts 1 \
     imap-mixed --imap @IMAP@ --concurrency "$MIXED_CLIENTS" --ops "$MIXED_OPS" --idle "$MIXED_IDLE"
+}
+
+smtps() {
   run_pair "smtp 10KB x$SMTP_SESSIONS" --prefix in --accounts 10 \
     smtp --smtp @SMTP@ --messages "$SMTP_MESSAGES" --concurrency "$SMTP_SESSIONS" --size 10k --wait-imap @IMAP@
   run_pair "smtp mixed x$SMTP_SESSIONS" --prefix in --accounts 10 --seed 4 \

@@ -123,7 +123,7 @@ enum Workload {
         #[arg(long, default_value_t = 1)]
         sources: u8,
         /// Connections opened and closed before the first measurement (at most --connections).
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 100)]
         warmup: usize,
     },
     /// Start a server (the command after `--`, in the foreground) and time its first greeting.

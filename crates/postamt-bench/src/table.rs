@@ -2,6 +2,7 @@
 //!
 //! Results are grouped by their `case` (a name the caller gives every run, the same for both
 //! servers); within a case, the run labelled `postamt` is compared with every other label.
+//! A case measured several times pairs the n-th run of each label.
 //! The ratio says how many times better postamt did: above 1 better, below 1 worse, whichever
 //! way the figure counts (throughput higher, latency, memory and time lower).
 
@@ -38,31 +39,58 @@ pub fn render(results: &str, ours: &str) -> String {
     );
     for case in cases {
         let runs: Vec<&Figures> = figures.iter().filter(|f| text(f, "case") == case).collect();
-        let Some(mine) = runs.iter().find(|f| text(f, "label") == ours) else {
-            continue;
-        };
-        for key in HEADLINE {
-            let Some(value) = mine.get(key).and_then(|v| v.as_f64()) else {
-                continue;
-            };
-            let peers: Vec<&&Figures> = runs.iter().filter(|f| text(f, "label") != ours).collect();
-            if peers.is_empty() {
-                out.push_str(&format!("| {case} | {key} | {} | | | |\n", number(value)));
-            }
-            for peer in peers {
-                let (theirs, ratio) = match peer.get(key).and_then(|v| v.as_f64()) {
-                    Some(theirs) => (number(theirs), ratio(key, value, theirs)),
-                    None => (String::new(), String::new()),
-                };
-                out.push_str(&format!(
-                    "| {case} | {key} | {} | {} | {theirs} | {ratio} |\n",
-                    number(value),
-                    text(peer, "label")
-                ));
-            }
+        let mine_all: Vec<&&Figures> = runs.iter().filter(|f| text(f, "label") == ours).collect();
+        for (n, mine) in mine_all.into_iter().enumerate() {
+            // The n-th run of every other label.
+            let mut seen: Vec<(String, usize)> = Vec::new();
+            let peers: Vec<&&Figures> = runs
+                .iter()
+                .filter(|f| {
+                    let label = text(f, "label");
+                    if label == ours {
+                        return false;
+                    }
+                    let count = match seen.iter_mut().find(|(l, _)| *l == label) {
+                        Some((_, c)) => {
+                            *c += 1;
+                            *c
+                        }
+                        None => {
+                            seen.push((label, 0));
+                            0
+                        }
+                    };
+                    count == n
+                })
+                .collect();
+            rows(&mut out, &case, mine, &peers);
         }
     }
     out
+}
+
+/// The rows of one postamt run against its peers.
+fn rows(out: &mut String, case: &str, mine: &Figures, peers: &[&&Figures]) {
+    let label = |f: &Figures| f.get("label").and_then(|v| v.as_str()).unwrap_or("").to_string();
+    for key in HEADLINE {
+        let Some(value) = mine.get(key).and_then(|v| v.as_f64()) else {
+            continue;
+        };
+        if peers.is_empty() {
+            out.push_str(&format!("| {case} | {key} | {} | | | |\n", number(value)));
+        }
+        for peer in peers {
+            let (theirs, ratio) = match peer.get(key).and_then(|v| v.as_f64()) {
+                Some(theirs) => (number(theirs), ratio(key, value, theirs)),
+                None => (String::new(), String::new()),
+            };
+            out.push_str(&format!(
+                "| {case} | {key} | {} | {} | {theirs} | {ratio} |\n",
+                number(value),
+                label(peer)
+            ));
+        }
+    }
 }
 
 fn number(v: f64) -> String {
@@ -91,12 +119,18 @@ not json
 {"workload":"smtp","case":"smtp 10k x20","label":"postfix+dovecot","msgs_per_s":330.0,"message_p99_ms":40.0}
 {"workload":"memory","case":"idle 1000","label":"postamt","rss_per_conn_kb":6.5}
 {"workload":"memory","case":"idle 1000","label":"dovecot","rss_per_conn_kb":520.0}
+{"workload":"startup","case":"start","label":"postamt","startup_ms":10.0}
+{"workload":"startup","case":"start","label":"dovecot","startup_ms":30.0}
+{"workload":"startup","case":"start","label":"postamt","startup_ms":20.0}
+{"workload":"startup","case":"start","label":"dovecot","startup_ms":30.0}
 "#;
         let table = render(results, "postamt");
         let lines: Vec<&str> = table.lines().collect();
-        assert_eq!(lines.len(), 5, "{table}");
+        assert_eq!(lines.len(), 7, "{table}");
         assert_eq!(lines[2], "| smtp 10k x20 | msgs_per_s | 1000 | postfix+dovecot | 330 | 3.03x |");
         assert_eq!(lines[3], "| smtp 10k x20 | message_p99_ms | 10.00 | postfix+dovecot | 40.00 | 4.00x |");
         assert_eq!(lines[4], "| idle 1000 | rss_per_conn_kb | 6.50 | dovecot | 520 | 80.00x |");
+        assert_eq!(lines[5], "| start | startup_ms | 10.00 | dovecot | 30.00 | 3.00x |");
+        assert_eq!(lines[6], "| start | startup_ms | 20.00 | dovecot | 30.00 | 1.50x |");
     }
 }

@@ -49,7 +49,7 @@ const READ_CHUNK: usize = 16 * 1024;
 /// session keeps: thousands of connections waiting in IDLE must not pin a full chunk each.
 const IDLE_CHUNK: usize = 1024;
 /// Write buffers grown beyond this (a large FETCH, a RETR) are given back after the flush.
-const WRITE_KEEP: usize = 16 * 1024;
+const WRITE_KEEP: usize = IDLE_CHUNK;
 /// How long one write may wait for a client that does not read. Without it a stalled client
 /// would hold its session (and any lock it has, such as a POP3 maildrop) for as long as TCP
 /// keeps the connection.

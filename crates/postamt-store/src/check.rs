@@ -8,8 +8,9 @@
 //!   queue entries), and every referenced blob is recorded;
 //! - every blob file is recorded, except files younger than a grace period (a delivery may have
 //!   written the body and not yet committed the message that references it);
-//! - per mailbox: UIDNEXT is above every UID, HIGHESTMODSEQ is at least every MODSEQ, the
-//!   message counter is the number of messages, the `\Recent` marker is not above UIDNEXT;
+//! - per mailbox: UIDNEXT is above every UID (of its messages and of the tombstones of expunged
+//!   ones), HIGHESTMODSEQ is at least every MODSEQ (the same), the message counter is the
+//!   number of messages, the `\Recent` marker is not above UIDNEXT;
 //! - per account: the quota usage (bytes and messages) is the sum over its messages;
 //! - every message's size is its body's size.
 //!

@@ -261,8 +261,8 @@ fn token_of(stored: &[u8]) -> Option<String> {
     Some(text[start..end].to_string())
 }
 
-/// The message as the client sent it: the stored one without the `Return-Path` and
-/// `Received` header fields (with its folded lines) that delivery prepends.
+/// The message as the client sent it: the stored one without the `Return-Path`, `Received`
+/// and `Authentication-Results` header fields (with their folded lines) that delivery prepends.
 fn strip_trace(stored: &[u8]) -> Option<&[u8]> {
     let rest = stored.strip_prefix(b"Return-Path: ")?;
     let mut rest = &rest[rest.windows(2).position(|w| w == b"\r\n")? + 2..];

@@ -245,10 +245,13 @@ fn check_mailboxes(conn: &Connection, problems: &mut Vec<Problem>) -> Result<()>
     let mut stmt = conn
         .prepare(
             "SELECT a.address, mb.name, mb.uidnext, mb.highestmodseq, mb.message_count, mb.recent_uid, \
-             COALESCE(s.n, 0), COALESCE(s.max_uid, 0), COALESCE(s.max_modseq, 0) \
+             COALESCE(s.n, 0), MAX(COALESCE(s.max_uid, 0), COALESCE(e.max_uid, 0)), \
+             MAX(COALESCE(s.max_modseq, 0), COALESCE(e.max_modseq, 0)) \
              FROM mailboxes mb JOIN accounts a ON a.id = mb.account_id \
              LEFT JOIN (SELECT mailbox_id, COUNT(*) AS n, MAX(uid) AS max_uid, MAX(modseq) AS max_modseq \
                         FROM messages GROUP BY mailbox_id) s ON s.mailbox_id = mb.id \
+             LEFT JOIN (SELECT mailbox_id, MAX(uid) AS max_uid, MAX(modseq) AS max_modseq \
+                        FROM expunged GROUP BY mailbox_id) e ON e.mailbox_id = mb.id \
              ORDER BY a.address, mb.name",
         )
         .db()?;
@@ -271,7 +274,7 @@ fn check_mailboxes(conn: &Connection, problems: &mut Vec<Problem>) -> Result<()>
                 actual,
             });
         };
-        if n > 0 && uidnext <= max_uid {
+        if max_uid > 0 && uidnext <= max_uid {
             report(MailboxCounter::UidNext, uidnext, max_uid);
         }
         if highestmodseq < max_modseq {
@@ -500,6 +503,30 @@ mod tests {
                 usage(UsageCounter::Bytes, 63, 58),
                 usage(UsageCounter::Messages, 1, 3),
             ]
+        );
+    }
+
+    #[tokio::test]
+    async fn tombstones_count_for_the_mailbox_counters() {
+        let (dir, store, account, _) = populated().await;
+        let inbox = store.mailbox_by_name(account.id, "INBOX").await.expect("get").expect("inbox");
+        // Removing UID 3 remembers it with MODSEQ 5 (RFC 7162 3.2.7).
+        store.expunge(account.id, inbox.id, &[3]).await.expect("expunge");
+        let report = store.check(Duration::from_secs(600)).await.expect("check");
+        assert!(report.is_consistent(), "{:?}", report.problems);
+
+        raw_sql(dir.path(), "UPDATE mailboxes SET uidnext = 3, highestmodseq = 4 WHERE name = 'INBOX'");
+        let report = store.check(Duration::from_secs(600)).await.expect("check");
+        let mb = |counter, recorded, actual| Problem::Mailbox {
+            account: "a@example.org".into(),
+            mailbox: "INBOX".into(),
+            counter,
+            recorded,
+            actual,
+        };
+        assert_eq!(
+            report.problems,
+            [mb(MailboxCounter::UidNext, 3, 3), mb(MailboxCounter::HighestModSeq, 4, 5)]
         );
     }
 
