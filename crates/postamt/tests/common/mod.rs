@@ -284,7 +284,11 @@ impl Client {
             panic!("not plain")
         };
         self.buf.clear();
-        let conn = rustls::ClientConnection::new(tls_config(), HOSTNAME.try_into().unwrap()).unwrap();
+        let conn = rustls::ClientConnection::new(
+            postamt_outbound::client::tls_config(),
+            HOSTNAME.try_into().unwrap(),
+        )
+        .unwrap();
         let mut tls = rustls::StreamOwned::new(conn, stream);
         while tls.conn.is_handshaking() {
             tls.conn.complete_io(&mut tls.sock).expect("TLS handshake");
@@ -403,53 +407,6 @@ pub fn send_mail(c: &mut Client, from: &str, to: &[&str], message: &str) -> Stri
     c.send(message.as_bytes());
     c.send(if message.ends_with("\r\n") { b".\r\n" } else { b"\r\n.\r\n" });
     c.reply()
-}
-
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
-        .with_no_client_auth();
-    Arc::new(config)
-}
-
-/// Tests talk to the server's self-signed certificate; verification is not what they test.
-#[derive(Debug)]
-struct AcceptAnyCert(Arc<rustls::crypto::CryptoProvider>);
-
-impl rustls::client::danger::ServerCertVerifier for AcceptAnyCert {
-    fn verify_server_cert(
-        &self,
-        _: &rustls::pki_types::CertificateDer<'_>,
-        _: &[rustls::pki_types::CertificateDer<'_>],
-        _: &rustls::pki_types::ServerName<'_>,
-        _: &[u8],
-        _: rustls::pki_types::UnixTime,
-    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        Ok(rustls::client::danger::ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &rustls::pki_types::CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
 }
 
 // ---- IMAP helpers ----
