@@ -2065,21 +2065,13 @@ impl Store for SqliteStore {
 
     async fn quota(&self, account: AccountId) -> Result<QuotaUsage> {
         self.read(move |conn| {
-            conn.prepare_cached(
-                "SELECT used_bytes, used_messages, quota_bytes, quota_messages FROM accounts WHERE id = ?1",
-            )
-            .db()?
-            .query_row([account], |r| {
-                Ok(QuotaUsage {
-                    used_bytes: get_u64(r, 0)?,
-                    used_messages: get_u64(r, 1)?,
-                    limit_bytes: get_opt_u64(r, 2)?,
-                    limit_messages: get_opt_u64(r, 3)?,
-                })
+            let q = quota_state(conn, account)?.ok_or_else(|| not_found("account", account))?;
+            Ok(QuotaUsage {
+                used_bytes: q.used_bytes,
+                used_messages: q.used_messages,
+                limit_bytes: q.bytes,
+                limit_messages: q.messages,
             })
-            .optional()
-            .db()?
-            .ok_or_else(|| not_found("account", account))
         })
         .await
     }
