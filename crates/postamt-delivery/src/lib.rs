@@ -18,6 +18,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use postamt_mime::Summary;
 use postamt_store::{
     AccountId, BlobId, DeliveryBatch, DeliveryTarget, Flags, NewQueueEntry, QueueId, QueueRecipient,
     SharedStore, StoreError,
@@ -375,14 +376,20 @@ impl Delivery {
             }
             None => None,
         };
-        let (blob, size) = match local_body {
+        let (blob, size, info) = match local_body {
             Some(body) => {
                 let size = body.len() as u64;
-                (self.store.put_blob(body).await?, size)
+                // The summary IMAP answers FETCH ENVELOPE/BODYSTRUCTURE and header SEARCHes
+                // from (`postamt_mime::Summary`), derived while the body is written, so even
+                // the first read of new mail opens no message file for them.
+                let copy = Arc::clone(&body);
+                let summary = tokio::task::spawn_blocking(move || Summary::compute(&copy).encode());
+                let blob = self.store.put_blob(body).await?;
+                (blob, size, summary.await.ok())
             }
             None => match &enqueue {
-                Some(e) => (e.blob.clone(), 0),
-                None => (BlobId::of(b""), 0),
+                Some(e) => (e.blob.clone(), 0, None),
+                None => (BlobId::of(b""), 0, None),
             },
         };
         let batch = DeliveryBatch {
@@ -394,6 +401,7 @@ impl Delivery {
                 .map(|&account| DeliveryTarget { account, mailbox: None, flags: Flags::NONE })
                 .collect(),
             enqueue,
+            info,
         };
         let outcome = self.store.deliver(batch).await?;
         Ok((outcome, accounts.to_vec()))

@@ -20,7 +20,8 @@
 //! Modules: `structure` finds the parts, `header` and `lexer` read header fields,
 //! `address` parses address lists, `render` and `imap` write the IMAP structures,
 //! `section` cuts sections, `decode` undoes transfer encodings and charsets, `sortkeys`
-//! derives SORT/THREAD keys and previews.
+//! derives SORT/THREAD keys and previews, `summary` bundles what is cached per stored body
+//! (see [`Summary`]).
 
 mod address;
 mod decode;
@@ -31,6 +32,7 @@ mod render;
 mod section;
 mod sortkeys;
 mod structure;
+mod summary;
 
 use std::borrow::Cow;
 
@@ -40,6 +42,7 @@ use render::PartData;
 use structure::{MULTIPART, Part, TEXT};
 
 pub use sortkeys::{SortKeys, base_subject};
+pub use summary::{PREVIEW_CHARS, SearchFields, Summary};
 
 /// The piece of a part that `BODY[<part>.<text>]` asks for (RFC 9051 section 6.4.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

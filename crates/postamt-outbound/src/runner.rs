@@ -656,6 +656,8 @@ impl Outbound {
                     internal_date: now,
                     targets: vec![DeliveryTarget { account: account.id, mailbox: None, flags: Flags::NONE }],
                     enqueue: None,
+                    // Bounces are rare: IMAP derives their summary on first read.
+                    info: None,
                 };
                 (batch, body)
             }
@@ -670,6 +672,7 @@ impl Outbound {
                     size,
                     internal_date: now,
                     targets: Vec::new(),
+                    info: None,
                     enqueue: Some(NewQueueEntry {
                         sender: String::new(),
                         recipients: vec![QueueRecipient {

@@ -171,10 +171,12 @@ pub trait Store: Send + Sync + 'static {
     /// or the blob is not referenced. Since blobs are content-addressed, the data stays valid
     /// for as long as it is kept.
     async fn blob_info(&self, blobs: &[BlobId]) -> Result<Vec<Option<Vec<u8>>>>;
-    /// Stores opaque derived data for a referenced blob, replacing earlier data; it is removed
-    /// together with the blob's last reference. A blob nobody references is silently ignored
-    /// (the cache only describes live bodies). Once this returns, `blob_info` sees the data.
-    async fn set_blob_info(&self, blob: &BlobId, info: Vec<u8>) -> Result<()>;
+    /// Stores opaque derived data for referenced blobs (in one write), replacing earlier
+    /// data; it is removed together with the blob's last reference. A blob nobody references
+    /// is silently ignored (the cache only describes live bodies). Once this returns,
+    /// `blob_info` sees the data. `deliver` and `append` can set it in the same transaction
+    /// (`DeliveryBatch::info`, `NewMessage::info`).
+    async fn set_blob_infos(&self, infos: Vec<(BlobId, Vec<u8>)>) -> Result<()>;
 
     // ---- messages ----
 

@@ -74,7 +74,7 @@ const MAX_IDLE_READERS: usize = 8;
 const MAX_ADDRESS_LEN: usize = 320;
 const MAX_DOMAIN_LEN: usize = 253;
 const MAX_MAILBOX_NAME_LEN: usize = 1000;
-/// Largest `set_blob_info` value: far beyond any rendered ENVELOPE/BODYSTRUCTURE, small enough
+/// Largest `set_blob_infos` value: far beyond any rendered ENVELOPE/BODYSTRUCTURE, small enough
 /// that a broken caller cannot bloat the database with one call.
 const MAX_BLOB_INFO_LEN: usize = 16 << 20;
 
@@ -689,6 +689,27 @@ fn add_blob_ref(ctx: &JobCtx<'_>, blob: &BlobId, size: u64) -> Result<()> {
     Ok(())
 }
 
+fn check_blob_info(info: &[u8]) -> Result<()> {
+    if info.len() > MAX_BLOB_INFO_LEN {
+        return Err(StoreError::Invalid {
+            what: "blob info",
+            detail: format!("{} bytes, at most {MAX_BLOB_INFO_LEN} allowed", info.len()),
+        });
+    }
+    Ok(())
+}
+
+/// Sets a referenced blob's cached info (a blob without a row is left alone). Setting what is
+/// already there writes nothing (no WAL frame), which matters when several sessions render
+/// the same message at once.
+fn set_info(conn: &Connection, blob: &BlobId, info: &[u8]) -> Result<()> {
+    conn.prepare_cached("UPDATE blobs SET info = ?1 WHERE hash = ?2 AND info IS DISTINCT FROM ?1")
+        .db()?
+        .execute(params![info, blob.as_str()])
+        .db()?;
+    Ok(())
+}
+
 /// Drops one reference on a blob; at zero the row goes and the file is unlinked after commit.
 /// Rows referencing the blob must already be deleted (the foreign keys insist).
 fn release_blob(ctx: &mut JobCtx<'_>, blob: &BlobId) -> Result<()> {
@@ -1092,6 +1113,11 @@ fn deliver_in(ctx: &mut JobCtx<'_>, batch: &DeliveryBatch) -> Result<DeliveryOut
             keywords: &[],
         };
         results.push(Ok(insert_message(ctx, target.account, mailbox.id, &msg)?));
+    }
+    if let Some(info) = &batch.info
+        && results.iter().any(Result::is_ok)
+    {
+        set_info(ctx.conn, &batch.blob, info)?;
     }
     let queued = match &batch.enqueue {
         Some(entry) => Some(insert_queue_entry(ctx, entry)?),
@@ -1811,23 +1837,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_blob_info(&self, blob: &BlobId, info: Vec<u8>) -> Result<()> {
-        if info.len() > MAX_BLOB_INFO_LEN {
-            return Err(StoreError::Invalid {
-                what: "blob info",
-                detail: format!("{} bytes, at most {MAX_BLOB_INFO_LEN} allowed", info.len()),
-            });
+    async fn set_blob_infos(&self, infos: Vec<(BlobId, Vec<u8>)>) -> Result<()> {
+        for (_, info) in &infos {
+            check_blob_info(info)?;
         }
-        let hash = blob.as_str().to_string();
-        // An ordinary write job, so it shares its group's fsync, and "returned" means "visible to
-        // blob_info". Setting what is already there writes nothing (no WAL frame, no fsync),
-        // which matters when several sessions render the same message at once.
+        if infos.is_empty() {
+            return Ok(());
+        }
+        // An ordinary write job, so it shares its group's fsync, and "returned" means "visible
+        // to blob_info".
         self.write(move |ctx| {
-            ctx.conn
-                .prepare_cached("UPDATE blobs SET info = ?1 WHERE hash = ?2 AND info IS DISTINCT FROM ?1")
-                .db()?
-                .execute(params![info, hash])
-                .db()?;
+            for (blob, info) in &infos {
+                set_info(ctx.conn, blob, info)?;
+            }
             Ok(())
         })
         .await
@@ -1836,11 +1858,17 @@ impl Store for SqliteStore {
     // ---- messages ----
 
     async fn deliver(&self, batch: DeliveryBatch) -> Result<DeliveryOutcome> {
+        if let Some(info) = &batch.info {
+            check_blob_info(info)?;
+        }
         self.write(move |ctx| deliver_in(ctx, &batch)).await
     }
 
     async fn append(&self, account: AccountId, mailbox: MailboxId, msg: NewMessage) -> Result<Appended> {
         let keywords = normalize_keywords(&msg.keywords)?;
+        if let Some(info) = &msg.info {
+            check_blob_info(info)?;
+        }
         self.write(move |ctx| {
             require_mailbox(ctx.conn, account, mailbox)?;
             let Some(quota) = quota_state(ctx.conn, account)? else {
@@ -1856,7 +1884,11 @@ impl Store for SqliteStore {
                 flags: msg.flags,
                 keywords: &keywords,
             };
-            insert_message(ctx, account, mailbox, &insert)
+            let appended = insert_message(ctx, account, mailbox, &insert)?;
+            if let Some(info) = &msg.info {
+                set_info(ctx.conn, &msg.blob, info)?;
+            }
+            Ok(appended)
         })
         .await
     }
@@ -2623,6 +2655,7 @@ mod tests {
             internal_date: 0,
             flags: Flags::NONE,
             keywords: Vec::new(),
+            info: None,
         };
         store.append(account.id, inbox.id, msg.clone()).await.expect("append");
 
@@ -2707,7 +2740,8 @@ mod tests {
         let body = Arc::new(b"Subject: many\r\n\r\nbody\r\n".to_vec());
         let size = body.len() as u64;
         let blob = store.put_blob(body).await.expect("put");
-        let msg = NewMessage { blob, size, internal_date: 0, flags: Flags::NONE, keywords: Vec::new() };
+        let msg =
+            NewMessage { blob, size, internal_date: 0, flags: Flags::NONE, keywords: Vec::new(), info: None };
         store.append(account.id, inbox.id, msg).await.expect("append");
         for _ in 0..14 {
             let uids: Vec<Uid> = store

@@ -237,6 +237,8 @@ pub struct NewMessage {
     pub internal_date: i64,
     pub flags: Flags,
     pub keywords: Vec<String>,
+    /// The body's cached derived data (see `Store::blob_info`), set with the message.
+    pub info: Option<Vec<u8>>,
 }
 
 /// Result of an append or one delivery.
@@ -312,6 +314,8 @@ pub struct DeliveryBatch {
     /// Remote recipients of the same transaction (with a body of their own: queued mail
     /// carries no Return-Path).
     pub enqueue: Option<NewQueueEntry>,
+    /// The body's cached derived data (see `Store::blob_info`), set with the deliveries.
+    pub info: Option<Vec<u8>>,
 }
 
 /// Why a single delivery of a batch failed.

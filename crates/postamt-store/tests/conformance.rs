@@ -114,7 +114,14 @@ fn to_inbox(account: AccountId) -> DeliveryTarget {
 }
 
 fn batch(blob: &BlobId, size: u64, targets: Vec<DeliveryTarget>) -> DeliveryBatch {
-    DeliveryBatch { blob: blob.clone(), size, internal_date: 1_700_000_000, targets, enqueue: None }
+    DeliveryBatch {
+        blob: blob.clone(),
+        size,
+        internal_date: 1_700_000_000,
+        targets,
+        enqueue: None,
+        info: None,
+    }
 }
 
 fn new_message(blob: &BlobId, size: u64) -> NewMessage {
@@ -124,6 +131,7 @@ fn new_message(blob: &BlobId, size: u64) -> NewMessage {
         internal_date: 1_700_000_000,
         flags: Flags::NONE,
         keywords: Vec::new(),
+        info: None,
     }
 }
 
@@ -1944,22 +1952,22 @@ async fn blob_info_round_trip_and_removal() {
         assert!(s.blob_info(&[]).await.expect("nothing").is_empty());
 
         // A blob nobody references has nothing to describe: setting is a silent no-op.
-        s.set_blob_info(&blob, b"early".to_vec()).await.expect("set unreferenced");
+        s.set_blob_infos(vec![(blob.clone(), b"early".to_vec())]).await.expect("set unreferenced");
         assert_eq!(s.blob_info(std::slice::from_ref(&blob)).await.expect("info"), [None], "{}", b.name);
 
         s.append(alice.id, inbox.id, new_message(&blob, size)).await.expect("append");
         s.append(alice.id, inbox.id, new_message(&other, other_size)).await.expect("append");
         assert_eq!(s.blob_info(std::slice::from_ref(&blob)).await.expect("info"), [None]);
-        s.set_blob_info(&blob, b"ENVELOPE 1".to_vec()).await.expect("set");
+        s.set_blob_infos(vec![(blob.clone(), b"ENVELOPE 1".to_vec())]).await.expect("set");
         let want = [Some(b"ENVELOPE 1".to_vec()), None, None, Some(b"ENVELOPE 1".to_vec())];
         let got =
             s.blob_info(&[blob.clone(), unknown.clone(), other.clone(), blob.clone()]).await.expect("info");
         assert_eq!(got, want, "{}: in request order", b.name);
 
         // Replaced; setting the same value again is fine; an empty value is a value.
-        s.set_blob_info(&blob, b"ENVELOPE 2".to_vec()).await.expect("replace");
-        s.set_blob_info(&blob, b"ENVELOPE 2".to_vec()).await.expect("same again");
-        s.set_blob_info(&other, Vec::new()).await.expect("empty");
+        s.set_blob_infos(vec![(blob.clone(), b"ENVELOPE 2".to_vec())]).await.expect("replace");
+        s.set_blob_infos(vec![(blob.clone(), b"ENVELOPE 2".to_vec())]).await.expect("same again");
+        s.set_blob_infos(vec![(other.clone(), Vec::new())]).await.expect("empty");
         assert_eq!(
             s.blob_info(&[other.clone(), blob.clone()]).await.expect("info"),
             [Some(Vec::new()), Some(b"ENVELOPE 2".to_vec())]
@@ -1984,6 +1992,36 @@ async fn blob_info_round_trip_and_removal() {
 }
 
 #[tokio::test]
+async fn blob_info_set_with_delivery_and_append() {
+    for b in backends() {
+        let s = &b.store;
+        let alice = account(s, "alice@example.org").await;
+        let inbox = mailbox(s, alice.id, "INBOX").await;
+        let (delivered, size) = put(s, body("delivered", 300)).await;
+        let mut with_info = batch(&delivered, size, vec![to_inbox(alice.id)]);
+        with_info.info = Some(b"summary d".to_vec());
+        s.deliver(with_info).await.expect("deliver");
+        let (appended, size2) = put(s, body("appended", 300)).await;
+        let msg = NewMessage { info: Some(b"summary a".to_vec()), ..new_message(&appended, size2) };
+        s.append(alice.id, inbox.id, msg).await.expect("append");
+        assert_eq!(
+            s.blob_info(&[delivered.clone(), appended.clone()]).await.expect("info"),
+            [Some(b"summary d".to_vec()), Some(b"summary a".to_vec())],
+            "{}",
+            b.name
+        );
+        // A delivery that stored nothing (over quota) sets nothing either.
+        s.set_quota_limits(alice.id, Some(1), None).await.expect("quota");
+        let (refused, size3) = put(s, body("refused", 300)).await;
+        let mut over = batch(&refused, size3, vec![to_inbox(alice.id)]);
+        over.info = Some(b"summary r".to_vec());
+        let outcome = s.deliver(over).await.expect("deliver");
+        assert!(outcome.results[0].is_err(), "{}", b.name);
+        assert_eq!(s.blob_info(&[refused]).await.expect("info"), [None], "{}", b.name);
+    }
+}
+
+#[tokio::test]
 async fn imap_state_survives_reopening() {
     for b in backends() {
         let alice = account(&b.store, "alice@example.org").await;
@@ -1991,7 +2029,7 @@ async fn imap_state_survives_reopening() {
         let first = append_new(&b.store, alice.id, inbox.id, "persist").await;
         let blob = b.store.list_messages(alice.id, inbox.id).await.expect("list")[0].blob.clone();
         b.store.subscribe(alice.id, "Ghost").await.expect("subscribe");
-        b.store.set_blob_info(&blob, b"cached".to_vec()).await.expect("set");
+        b.store.set_blob_infos(vec![(blob.clone(), b"cached".to_vec())]).await.expect("set");
         assert_eq!(b.store.claim_recent(alice.id, inbox.id).await.expect("claim"), first.uid);
         let subscriptions = b.store.list_subscriptions(alice.id).await.expect("list");
         let Backend { store, dir, open, name, .. } = b;

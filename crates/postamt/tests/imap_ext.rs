@@ -295,6 +295,7 @@ fn fill_inbox(server: &Server, address: &str, count: u32) {
                     internal_date: 1_795_000_000,
                     targets: vec![DeliveryTarget { account, mailbox: None, flags: Flags::NONE }],
                     enqueue: None,
+                    info: None,
                 };
                 store.deliver(batch).await.expect("deliver").results[0].expect("delivered");
             });

@@ -1,12 +1,13 @@
 //! FETCH (RFC 9051 section 6.4.5) and the rendering of its data items (section 7.5.2).
 //!
-//! ENVELOPE, BODY and BODYSTRUCTURE are computed once per stored body and cached in the
-//! store (`blob_info`), so fetching them for a whole mailbox does not re-parse messages.
-//! Body sections read the blob and cut the section out with `postamt-mime`.
+//! ENVELOPE, BODY and BODYSTRUCTURE come from the body's [`Summary`], computed once per
+//! stored body (by delivery, or here on first use) and cached in the store (`blob_info`), so
+//! fetching them for a whole mailbox does not re-parse messages. Body sections read the blob
+//! and cut the section out with `postamt-mime`.
 
 use std::borrow::Cow;
 
-use postamt_mime::{Message, SectionText as MimeText, SortKeys};
+use postamt_mime::{Message, SectionText as MimeText, SortKeys, Summary};
 use postamt_store::{BlobId, FlagMode, FlagOp, Flags, MessageMeta};
 
 use super::selected::{set_contains, uid_set};
@@ -14,100 +15,7 @@ use super::{Fatal, Outcome, Session, bad, no, ok};
 use crate::command::{FetchItem, FetchModifiers, Partial, Section, SectionText, SequenceSet};
 use crate::response;
 
-/// Longest PREVIEW, in characters (RFC 8970 section 3.3: SHOULD at most 200).
-pub(crate) const PREVIEW_CHARS: usize = 200;
-
-/// What is derived once per stored body and cached in the store (`blob_info`): ENVELOPE,
-/// BODY and BODYSTRUCTURE as rendered, the SORT/THREAD keys and the PREVIEW text.
-pub(crate) struct Derived {
-    pub envelope: Vec<u8>,
-    pub body: Vec<u8>,
-    pub body_structure: Vec<u8>,
-    pub keys: SortKeys,
-    pub preview: String,
-}
-
-/// Fields of the cache encoding, see [`Derived::encode`].
-const DERIVED_FIELDS: usize = 14;
-
-impl Derived {
-    pub fn compute(raw: &[u8]) -> Derived {
-        let msg = Message::parse(raw);
-        let d = Derived {
-            envelope: Vec::new(),
-            body: Vec::new(),
-            body_structure: Vec::new(),
-            keys: msg.sort_keys(),
-            preview: msg.preview(PREVIEW_CHARS),
-        };
-        let mut d = d;
-        msg.write_envelope(&mut d.envelope);
-        msg.write_body(&mut d.body);
-        msg.write_body_structure(&mut d.body_structure);
-        d
-    }
-
-    /// Serialises as length-prefixed fields (the rendered strings may hold any byte). An
-    /// entry written by an older version has fewer fields: [`Derived::decode`] refuses it,
-    /// so it is computed again and replaced.
-    pub fn encode(&self) -> Vec<u8> {
-        let k = &self.keys;
-        let date = k.date.map(|d| d.to_le_bytes().to_vec()).unwrap_or_default();
-        let fields: [&[u8]; DERIVED_FIELDS] = [
-            &self.envelope,
-            &self.body,
-            &self.body_structure,
-            &date,
-            k.subject.as_bytes(),
-            if k.reply { b"1" } else { b"0" },
-            k.from.as_bytes(),
-            k.to.as_bytes(),
-            k.cc.as_bytes(),
-            k.display_from.as_bytes(),
-            k.display_to.as_bytes(),
-            k.message_id.as_deref().unwrap_or_default().as_bytes(),
-            &k.references.join(" ").into_bytes(),
-            self.preview.as_bytes(),
-        ];
-        let mut out = Vec::with_capacity(fields.iter().map(|f| f.len() + 4).sum());
-        for field in fields {
-            out.extend_from_slice(&(field.len() as u32).to_le_bytes());
-            out.extend_from_slice(field);
-        }
-        out
-    }
-
-    pub fn decode(bytes: &[u8]) -> Option<Derived> {
-        let mut rest = bytes;
-        let mut fields = Vec::with_capacity(DERIVED_FIELDS);
-        while !rest.is_empty() {
-            let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-            fields.push(rest.get(4..4usize.checked_add(len)?)?.to_vec());
-            rest = &rest[4 + len..];
-        }
-        if fields.len() != DERIVED_FIELDS {
-            return None;
-        }
-        let mut it = fields.into_iter();
-        let mut next = || it.next().unwrap_or_default();
-        let text = |b: Vec<u8>| String::from_utf8(b).ok();
-        let (envelope, body, body_structure) = (next(), next(), next());
-        let date = next();
-        let date = if date.is_empty() { None } else { Some(i64::from_le_bytes(date.try_into().ok()?)) };
-        let subject = text(next())?;
-        let reply = next() == b"1";
-        let (from, to, cc) = (text(next())?, text(next())?, text(next())?);
-        let (display_from, display_to) = (text(next())?, text(next())?);
-        let message_id = Some(text(next())?).filter(|m| !m.is_empty());
-        let references = text(next())?.split(' ').filter(|r| !r.is_empty()).map(str::to_string).collect();
-        let preview = text(next())?;
-        let keys =
-            SortKeys { date, subject, reply, from, to, cc, display_from, display_to, message_id, references };
-        Some(Derived { envelope, body, body_structure, keys, preview })
-    }
-}
-
-fn needs_derived(item: &FetchItem) -> bool {
+fn needs_summary(item: &FetchItem) -> bool {
     matches!(
         item,
         FetchItem::Envelope
@@ -218,27 +126,34 @@ fn apply_partial(data: &[u8], partial: Option<Partial>) -> &[u8] {
 }
 
 impl Session<'_> {
-    /// Loads (or computes and caches) the derived data of the given bodies.
-    pub(crate) async fn derived(&self, blobs: &[BlobId]) -> Vec<Option<Derived>> {
+    /// Loads the summaries of the given bodies; those not cached yet (bodies stored before
+    /// delivery computed them, or by an older version) are computed from the body and cached,
+    /// all in one write, which FETCH does not wait for: the cache can always be rebuilt.
+    /// `None` for a body that cannot be read.
+    pub(crate) async fn summaries(&self, blobs: &[BlobId]) -> Vec<Option<Summary>> {
         let store = &self.svc.store;
         let cached = store.blob_info(blobs).await.unwrap_or_else(|_| vec![None; blobs.len()]);
-        let mut out = Vec::with_capacity(blobs.len());
-        for (blob, info) in blobs.iter().zip(cached) {
-            if let Some(d) = info.as_deref().and_then(Derived::decode) {
-                out.push(Some(d));
+        let mut out: Vec<Option<Summary>> =
+            cached.iter().map(|info| info.as_deref().and_then(Summary::decode)).collect();
+        let mut computed = Vec::new();
+        for (i, blob) in blobs.iter().enumerate() {
+            if out[i].is_some() {
                 continue;
             }
-            let Ok(raw) = store.read_blob(blob).await else {
-                out.push(None);
+            let Ok(raw) = store.read_blob(blob).await else { continue };
+            let Ok(summary) = tokio::task::spawn_blocking(move || Summary::compute(&raw)).await else {
                 continue;
             };
-            let derived = tokio::task::spawn_blocking(move || Derived::compute(&raw)).await.ok();
-            if let Some(d) = &derived
-                && let Err(e) = store.set_blob_info(blob, d.encode()).await
-            {
-                tracing::debug!(error = %e, "cannot cache message structure");
-            }
-            out.push(derived);
+            computed.push((blob.clone(), summary.encode()));
+            out[i] = Some(summary);
+        }
+        if !computed.is_empty() {
+            let store = std::sync::Arc::clone(store);
+            tokio::spawn(async move {
+                if let Err(e) = store.set_blob_infos(computed).await {
+                    tracing::debug!(error = %e, "cannot cache message summaries");
+                }
+            });
         }
         out
     }
@@ -315,7 +230,7 @@ impl Session<'_> {
             }
         }
 
-        let want_derived = items.iter().any(needs_derived);
+        let want_summary = items.iter().any(needs_summary);
         let want_raw = items.iter().any(needs_raw);
         let want_uid = uid && !items.contains(&FetchItem::Uid);
         // CHANGEDSINCE adds MODSEQ implicitly; RFC 7162 section 3.1.4.1 shows it after UID.
@@ -329,9 +244,9 @@ impl Session<'_> {
                 let Some(view) = self.selected.as_ref() else { break };
                 chunk.iter().map(|&i| (i, view.msgs[i].meta.clone(), view.msgs[i].ghost)).collect()
             };
-            let derived = if want_derived {
+            let summaries = if want_summary {
                 let blobs: Vec<BlobId> = metas.iter().map(|(_, m, _)| m.blob.clone()).collect();
-                self.derived(&blobs).await
+                self.summaries(&blobs).await
             } else {
                 Vec::new()
             };
@@ -395,7 +310,7 @@ impl Session<'_> {
                             line.extend_from_slice(response::date_time(meta.savedate).as_bytes());
                         }
                         FetchItem::ThreadId | FetchItem::Preview { .. } => {
-                            let Some(d) = derived.get(n).and_then(Option::as_ref) else {
+                            let Some(d) = summaries.get(n).and_then(Option::as_ref) else {
                                 any_ghost = true;
                                 continue;
                             };
@@ -416,7 +331,7 @@ impl Session<'_> {
                             line.extend_from_slice(format!("RFC822.SIZE {}", meta.size).as_bytes())
                         }
                         FetchItem::Envelope | FetchItem::Body | FetchItem::BodyStructure => {
-                            let (name, value) = match (item, derived.get(n).and_then(Option::as_ref)) {
+                            let (name, value) = match (item, summaries.get(n).and_then(Option::as_ref)) {
                                 (FetchItem::Envelope, Some(d)) => ("ENVELOPE ", &d.envelope),
                                 (FetchItem::Body, Some(d)) => ("BODY ", &d.body),
                                 (_, Some(d)) => ("BODYSTRUCTURE ", &d.body_structure),
@@ -513,27 +428,6 @@ impl Session<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn derived_round_trip() {
-        let d = Derived::compute(
-            b"Subject: Re: Hi\r\nFrom: A <a@x>\r\nMessage-ID: <m@x>\r\nIn-Reply-To: <p@x>\r\n\r\nBody  text\r\n",
-        );
-        assert_eq!(d.keys.subject, "hi");
-        assert_eq!(d.keys.references, ["p@x"]);
-        assert_eq!(d.preview, "Body text");
-        let e = Derived::decode(&d.encode()).unwrap();
-        assert_eq!((&e.envelope, &e.body, &e.body_structure), (&d.envelope, &d.body, &d.body_structure));
-        assert_eq!((e.keys, e.preview), (d.keys, d.preview));
-        assert!(Derived::decode(b"\x05\0\0\0ab").is_none());
-        // An entry of the old three-field layout is computed again.
-        let mut old = Vec::new();
-        for f in [&b"(NIL)"[..], b"x", b"y"] {
-            old.extend_from_slice(&(f.len() as u32).to_le_bytes());
-            old.extend_from_slice(f);
-        }
-        assert!(Derived::decode(&old).is_none());
-    }
 
     #[test]
     fn sections_and_partials() {

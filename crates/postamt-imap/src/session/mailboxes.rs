@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
+use postamt_mime::Summary;
 use postamt_store::{Flags, Mailbox, NewMessage, SpecialUse, StoreError, Uid};
 
 use super::selected::{parse_flags, uid_set};
@@ -544,11 +545,16 @@ impl Session<'_> {
         let now = postamt_store_now();
         for (m, (flags, keywords)) in messages.into_iter().zip(parsed) {
             let size = m.data.len() as u64;
-            let blob = match store.put_blob(Arc::new(m.data)).await {
+            let data = Arc::new(m.data);
+            // The summary FETCH and SEARCH answer from, derived while the body is written.
+            let body = Arc::clone(&data);
+            let summary = tokio::task::spawn_blocking(move || Summary::compute(&body).encode());
+            let blob = match store.put_blob(data).await {
                 Ok(b) => b,
                 Err(e) => return Ok(self.rollback_append(account.id, mailbox.id, &uids, e).await),
             };
-            let new = NewMessage { blob, size, internal_date: m.date.unwrap_or(now), flags, keywords };
+            let info = summary.await.ok();
+            let new = NewMessage { blob, size, internal_date: m.date.unwrap_or(now), flags, keywords, info };
             match store.append(account.id, mailbox.id, new).await {
                 Ok(appended) => {
                     uidvalidity = appended.uidvalidity;

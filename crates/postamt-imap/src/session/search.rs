@@ -1,9 +1,10 @@
 //! SEARCH (RFC 9051 section 6.4.4) with ESEARCH result options (RFC 4731) and SEARCHRES
-//! (RFC 5182). Flags, sizes and dates come from the view; header and body keys parse the
-//! message (headers decoded, RFC 2047 and transfer encodings undone, then matched as
-//! case-insensitive substrings).
+//! (RFC 5182). Flags, sizes and dates come from the view; SUBJECT, FROM, TO, CC, BCC, the
+//! SENT* dates and THREADID from each body's cached [`Summary`]; HEADER, BODY and TEXT parse
+//! the message. Header values are decoded (RFC 2047) and body text has its transfer encoding
+//! undone, then both are matched as case-insensitive substrings.
 
-use postamt_mime::Message;
+use postamt_mime::{Message, Summary};
 use postamt_store::{Flags, MessageMeta};
 
 use super::fetch::{email_id, thread_id};
@@ -24,26 +25,47 @@ fn contains(haystack: &str, needle: &str) -> bool {
     needle.is_empty() || haystack.to_lowercase().contains(&needle.to_lowercase())
 }
 
-/// Whether evaluating the key needs the message's content.
-fn needs_content(key: &SearchKey) -> bool {
+/// [`contains`] for a haystack that is lower-cased already (the summary's search fields).
+fn contains_lower(haystack: &str, needle: &str) -> bool {
+    needle.is_empty() || haystack.contains(&needle.to_lowercase())
+}
+
+/// What evaluating a search key needs beyond the view, from least to most expensive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Need {
+    Nothing,
+    /// The body's cached summary (one cache read per 256 messages).
+    Summary,
+    /// The message itself (a file read and a parse per message).
+    Message,
+}
+
+fn need(key: &SearchKey) -> Need {
     match key {
         SearchKey::Bcc(_)
-        | SearchKey::Body(_)
         | SearchKey::Cc(_)
         | SearchKey::From(_)
-        | SearchKey::Header(..)
         | SearchKey::SentBefore(_)
         | SearchKey::SentOn(_)
         | SearchKey::SentSince(_)
         | SearchKey::Subject(_)
-        | SearchKey::Text(_)
         | SearchKey::To(_)
-        | SearchKey::ThreadId(_) => true,
-        SearchKey::Not(k) => needs_content(k),
-        SearchKey::Or(a, b) => needs_content(a) || needs_content(b),
-        SearchKey::And(keys) => keys.iter().any(needs_content),
-        _ => false,
+        | SearchKey::ThreadId(_) => Need::Summary,
+        SearchKey::Body(_) | SearchKey::Header(..) | SearchKey::Text(_) => Need::Message,
+        SearchKey::Not(k) => need(k),
+        SearchKey::Or(a, b) => need(a).max(need(b)),
+        SearchKey::And(keys) => keys.iter().map(need).max().unwrap_or(Need::Nothing),
+        _ => Need::Nothing,
     }
+}
+
+/// What a candidate's content is known as: nothing (only view keys are asked), its summary,
+/// or the parsed message (which answers everything).
+#[derive(Clone, Copy)]
+enum Content<'a> {
+    None,
+    Summary(&'a Summary),
+    Message(&'a Message<'a>),
 }
 
 struct Candidate<'a> {
@@ -54,16 +76,40 @@ struct Candidate<'a> {
     in_sets: &'a (dyn Fn(&SearchKey, u32, u32) -> bool + Sync),
 }
 
-fn eval(key: &SearchKey, c: &Candidate<'_>, msg: Option<&Message<'_>>) -> bool {
+fn eval(key: &SearchKey, c: &Candidate<'_>, content: Content<'_>) -> bool {
     let flags = c.meta.flags;
     let has_keyword = |k: &str| c.meta.keywords.iter().any(|x| x.eq_ignore_ascii_case(k));
-    let header = |name: &str, needle: &str| {
-        msg.is_some_and(|m| m.header_text(name).iter().any(|v| contains(v, needle)))
+    let msg = match content {
+        Content::Message(m) => Some(m),
+        _ => None,
     };
-    let address = |name: &str, needle: &str| msg.is_some_and(|m| contains(&m.address_text(name), needle));
+    let subject = |needle: &str| match content {
+        Content::Message(m) => m.header_text("Subject").iter().any(|v| contains(v, needle)),
+        Content::Summary(s) => s.search.subject.iter().any(|v| contains_lower(v, needle)),
+        Content::None => false,
+    };
+    let address = |name: &str, needle: &str| match content {
+        Content::Message(m) => contains(&m.address_text(name), needle),
+        Content::Summary(s) => {
+            let text = match name {
+                "From" => &s.search.from,
+                "To" => &s.search.to,
+                "Cc" => &s.search.cc,
+                _ => &s.search.bcc,
+            };
+            contains_lower(text, needle)
+        }
+        Content::None => false,
+    };
     // The calendar day in the sender's own zone (RFC 9051 section 6.4.4).
-    let sent =
-        || msg.and_then(|m| m.sent_date_with_zone()).map(|(secs, zone)| day_of(secs + i64::from(zone) * 60));
+    let sent = || {
+        let date = match content {
+            Content::Message(m) => m.sent_date_with_zone(),
+            Content::Summary(s) => s.search.sent,
+            Content::None => None,
+        };
+        date.map(|(secs, zone)| day_of(secs + i64::from(zone) * 60))
+    };
     match key {
         SearchKey::All => true,
         SearchKey::Answered => flags.contains(Flags::ANSWERED),
@@ -89,7 +135,7 @@ fn eval(key: &SearchKey, c: &Candidate<'_>, msg: Option<&Message<'_>>) -> bool {
         SearchKey::SentBefore(d) => sent().is_some_and(|s| s < days(d)),
         SearchKey::SentOn(d) => sent().is_some_and(|s| s == days(d)),
         SearchKey::SentSince(d) => sent().is_some_and(|s| s >= days(d)),
-        SearchKey::Subject(s) => header("Subject", s),
+        SearchKey::Subject(s) => subject(s),
         // RFC 9051: HEADER with an empty string matches every message with that field.
         SearchKey::Header(name, s) => msg.is_some_and(|m| {
             let values = m.header_text(name);
@@ -108,15 +154,19 @@ fn eval(key: &SearchKey, c: &Candidate<'_>, msg: Option<&Message<'_>>) -> bool {
         SearchKey::Uid(_) | SearchKey::Sequence(_) => (c.in_sets)(key, c.seq, c.meta.uid),
         SearchKey::ModSeq(n) => c.meta.modseq >= *n,
         SearchKey::EmailId(id) => email_id(&c.meta.blob) == *id,
-        SearchKey::ThreadId(id) => msg.is_some_and(|m| thread_id(&m.sort_keys(), &c.meta.blob) == *id),
+        SearchKey::ThreadId(id) => match content {
+            Content::Message(m) => thread_id(&m.sort_keys(), &c.meta.blob) == *id,
+            Content::Summary(s) => thread_id(&s.keys, &c.meta.blob) == *id,
+            Content::None => false,
+        },
         // RFC 8514 section 5: the save date's day, as for BEFORE/ON/SINCE.
         SearchKey::SavedBefore(d) => day_of(c.meta.savedate) < days(d),
         SearchKey::SavedOn(d) => day_of(c.meta.savedate) == days(d),
         SearchKey::SavedSince(d) => day_of(c.meta.savedate) >= days(d),
         SearchKey::SaveDateSupported => true,
-        SearchKey::Not(k) => !eval(k, c, msg),
-        SearchKey::Or(a, b) => eval(a, c, msg) || eval(b, c, msg),
-        SearchKey::And(keys) => keys.iter().all(|k| eval(k, c, msg)),
+        SearchKey::Not(k) => !eval(k, c, content),
+        SearchKey::Or(a, b) => eval(a, c, content) || eval(b, c, content),
+        SearchKey::And(keys) => keys.iter().all(|k| eval(k, c, content)),
     }
 }
 
@@ -197,31 +247,39 @@ impl Session<'_> {
                 .is_some_and(|(_, indices)| indices.binary_search(&(seq as usize - 1)).is_ok())
         };
 
-        let content = needs_content(&root);
+        let need = need(&root);
+        let live: Vec<usize> = (0..view.msgs.len()).filter(|&i| !view.msgs[i].ghost).collect();
         let mut matched = Vec::new();
-        for (i, msg) in view.msgs.iter().enumerate() {
-            if msg.ghost {
-                continue;
-            }
-            let candidate = Candidate {
-                seq: i as u32 + 1,
-                meta: &msg.meta,
-                recent: !self.rev2 && view.recent.contains(&msg.meta.uid),
-                in_sets: &in_sets,
-            };
-            let hit = if content {
-                match self.svc.store.read_blob(&msg.meta.blob).await {
-                    Ok(raw) => {
-                        let parsed = Message::parse(&raw);
-                        eval(&root, &candidate, Some(&parsed))
-                    }
-                    Err(_) => false,
-                }
+        for chunk in live.chunks(256) {
+            let summaries = if need == Need::Summary {
+                let blobs: Vec<_> = chunk.iter().map(|&i| view.msgs[i].meta.blob.clone()).collect();
+                self.summaries(&blobs).await
             } else {
-                eval(&root, &candidate, None)
+                Vec::new()
             };
-            if hit {
-                matched.push(Hit { seq: i as u32 + 1, uid: msg.meta.uid, index: i });
+            for (n, &i) in chunk.iter().enumerate() {
+                let msg = &view.msgs[i];
+                let candidate = Candidate {
+                    seq: i as u32 + 1,
+                    meta: &msg.meta,
+                    recent: !self.rev2 && view.recent.contains(&msg.meta.uid),
+                    in_sets: &in_sets,
+                };
+                let hit = match need {
+                    Need::Nothing => eval(&root, &candidate, Content::None),
+                    // A body whose summary cannot be had (unreadable) matches no content key.
+                    Need::Summary => summaries
+                        .get(n)
+                        .and_then(Option::as_ref)
+                        .is_some_and(|s| eval(&root, &candidate, Content::Summary(s))),
+                    Need::Message => match self.svc.store.read_blob(&msg.meta.blob).await {
+                        Ok(raw) => eval(&root, &candidate, Content::Message(&Message::parse(&raw))),
+                        Err(_) => false,
+                    },
+                };
+                if hit {
+                    matched.push(Hit { seq: i as u32 + 1, uid: msg.meta.uid, index: i });
+                }
             }
         }
         Ok(matched)
@@ -337,5 +395,85 @@ impl Session<'_> {
             }
         }
         Ok(ok("SEARCH completed"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use postamt_store::BlobId;
+
+    const MSG: &[u8] = b"From: =?UTF-8?Q?J=C3=BCrgen?= <juergen@example.org>\r\n\
+        To: Team <team@example.com>\r\n\
+        Cc: cc@example.net\r\n\
+        Bcc: hidden@example.net\r\n\
+        Subject: =?ISO-8859-1?Q?Gr=FC=DFe?= aus Berlin\r\n\
+        Date: Fri, 27 Nov 2026 00:30:00 +0100\r\n\
+        Message-ID: <id1@example.org>\r\n\
+        \r\n\
+        Hello.\r\n";
+
+    /// Every key the summary answers gives the same result from the summary as from the
+    /// parsed message.
+    #[test]
+    fn summary_agrees_with_message() {
+        let blob = BlobId::of(MSG);
+        let meta = MessageMeta {
+            uid: 1,
+            blob: blob.clone(),
+            size: MSG.len() as u64,
+            internal_date: 0,
+            flags: Flags::NONE,
+            keywords: vec![],
+            modseq: 1,
+            savedate: 0,
+        };
+        let no_sets = |_: &SearchKey, _: u32, _: u32| false;
+        let c = Candidate { seq: 1, meta: &meta, recent: false, in_sets: &no_sets };
+        let summary = Summary::compute(MSG);
+        let parsed = Message::parse(MSG);
+        let thread = thread_id(&parsed.sort_keys(), &blob);
+        let day = |day| Date { year: 2026, month: 11, day };
+        let keys = [
+            SearchKey::Subject("GRÜßE".into()),
+            SearchKey::Subject("berlin".into()),
+            SearchKey::Subject("".into()),
+            SearchKey::Subject("munich".into()),
+            SearchKey::From("JÜRGEN".into()),
+            SearchKey::From("example.org".into()),
+            SearchKey::From("team".into()),
+            SearchKey::To("team@".into()),
+            SearchKey::Cc("cc@example".into()),
+            SearchKey::Bcc("hidden".into()),
+            SearchKey::Bcc("juergen".into()),
+            // Sent on the 27th in the sender's zone (the 26th in UTC).
+            SearchKey::SentOn(day(27)),
+            SearchKey::SentOn(day(26)),
+            SearchKey::SentBefore(day(27)),
+            SearchKey::SentSince(day(27)),
+            SearchKey::ThreadId(thread.clone()),
+            SearchKey::ThreadId("Tother".into()),
+            SearchKey::Not(Box::new(SearchKey::Subject("munich".into()))),
+        ];
+        let expected = [
+            true, true, true, false, true, true, false, true, true, true, false, true, false, false, true,
+            true, false, true,
+        ];
+        for (key, want) in keys.iter().zip(expected) {
+            assert_eq!(need(key), Need::Summary, "{key:?}");
+            assert_eq!(eval(key, &c, Content::Message(&parsed)), want, "message: {key:?}");
+            assert_eq!(eval(key, &c, Content::Summary(&summary)), want, "summary: {key:?}");
+        }
+        // No Subject field at all: SUBJECT "" matches nothing, either way.
+        let bare = Summary::compute(b"From: a@b\r\n\r\nx");
+        let key = SearchKey::Subject("".into());
+        assert!(!eval(&key, &c, Content::Summary(&bare)));
+        assert!(!eval(&key, &c, Content::Message(&Message::parse(b"From: a@b\r\n\r\nx"))));
+        assert_eq!(need(&SearchKey::Body("x".into())), Need::Message);
+        assert_eq!(
+            need(&SearchKey::Or(Box::new(SearchKey::Seen), Box::new(SearchKey::To("x".into())))),
+            Need::Summary
+        );
+        assert_eq!(need(&SearchKey::Seen), Need::Nothing);
     }
 }

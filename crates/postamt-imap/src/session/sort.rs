@@ -68,10 +68,10 @@ impl Session<'_> {
                 chunk.iter().filter_map(|h| view.msgs.get(h.index).map(|m| (h, m.meta.clone()))).collect()
             };
             let blobs: Vec<_> = metas.iter().map(|(_, m)| m.blob.clone()).collect();
-            let derived = self.derived(&blobs).await;
-            for ((hit, meta), derived) in metas.into_iter().zip(derived) {
+            let summaries = self.summaries(&blobs).await;
+            for ((hit, meta), summary) in metas.into_iter().zip(summaries) {
                 // A body that cannot be read sorts with empty keys rather than vanishing.
-                let keys = derived.map(|d| d.keys).unwrap_or_default();
+                let keys = summary.map(|s| s.keys).unwrap_or_default();
                 items.push(Item {
                     number: if uid { hit.uid } else { hit.seq },
                     seq: hit.seq,

@@ -421,6 +421,7 @@ mod tests {
                 internal_date: 0,
                 flags: Flags::NONE,
                 keywords: Vec::new(),
+                info: None,
             };
             store.append(account.id, inbox.id, msg).await.expect("append");
             ids.push(blob);

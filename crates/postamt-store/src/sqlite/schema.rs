@@ -390,7 +390,7 @@ mod tests {
         assert_eq!(store.claim_recent(1, 1).await.expect("claim"), 1);
         let copied = store.copy_messages(1, 1, &[1, 2], 2).await.expect("copy");
         assert_eq!(copied.mapping, [(1, 1), (2, 2)]);
-        store.set_blob_info(&msgs[0].blob, b"info".to_vec()).await.expect("set info");
+        store.set_blob_infos(vec![(msgs[0].blob.clone(), b"info".to_vec())]).await.expect("set info");
         assert_eq!(store.blob_info(&[msgs[0].blob.clone()]).await.expect("info"), [Some(b"info".to_vec())]);
         drop(store);
 
