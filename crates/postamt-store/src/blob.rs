@@ -99,6 +99,14 @@ impl BlobDir {
         fs::read(self.path(id))
     }
 
+    /// Opens a blob for reading and tells its size, so that a caller can choose how to read
+    /// it (see [`read_open`]); `NotFound` when it does not exist.
+    pub fn open_blob(&self, id: &BlobId) -> io::Result<(fs::File, u64)> {
+        let file = fs::File::open(self.path(id))?;
+        let len = file.metadata()?.len();
+        Ok((file, len))
+    }
+
     pub fn exists(&self, id: &BlobId) -> io::Result<bool> {
         self.path(id).try_exists()
     }
@@ -261,6 +269,14 @@ impl Bitset {
             w.fetch_or(1 << (i % 64), Ordering::Release);
         }
     }
+}
+
+/// Reads the whole of a file opened by [`BlobDir::open_blob`].
+pub fn read_open(mut file: fs::File, len: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -74,6 +74,10 @@ const MAX_IDLE_READERS: usize = 8;
 const MAX_ADDRESS_LEN: usize = 320;
 const MAX_DOMAIN_LEN: usize = 253;
 const MAX_MAILBOX_NAME_LEN: usize = 1000;
+/// Largest blob read on the calling async thread (see the module docs); larger ones are read
+/// on the blocking pool.
+const INLINE_BLOB_READ: u64 = 256 * 1024;
+
 /// Largest `set_blob_infos` value: far beyond any rendered ENVELOPE/BODYSTRUCTURE, small enough
 /// that a broken caller cannot bloat the database with one call.
 const MAX_BLOB_INFO_LEN: usize = 16 << 20;
@@ -166,24 +170,28 @@ impl SqliteStore {
         }
     }
 
-    /// Runs `work` on a pooled read connection, in one read transaction (a consistent snapshot).
+    /// Runs `work` on a pooled read connection, in one read transaction (a consistent
+    /// snapshot), on the calling thread: for reads of a bounded number of rows by key or
+    /// index range (see the module docs).
     async fn read<R, F>(&self, work: F) -> Result<R>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R> + Send + 'static,
     {
+        self.readers.run(work)
+    }
+
+    /// [`SqliteStore::read`] on the blocking pool: for reads whose size follows the data
+    /// (a whole mailbox's messages, the queue, administrative listings).
+    async fn read_large<R, F>(&self, work: F) -> Result<R>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    {
         let readers = Arc::clone(&self.readers);
-        tokio::task::spawn_blocking(move || {
-            let conn = readers.take()?;
-            let result = (|| {
-                let tx = conn.unchecked_transaction().db()?;
-                work(&tx)
-            })();
-            readers.give_back(conn);
-            result
-        })
-        .await
-        .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
+        tokio::task::spawn_blocking(move || readers.run(work))
+            .await
+            .map_err(|e| StoreError::Database(format!("read task failed: {e}")))?
     }
 }
 
@@ -193,6 +201,17 @@ struct ReaderPool {
 }
 
 impl ReaderPool {
+    /// Runs `work` in one read transaction on a pooled connection.
+    fn run<R>(&self, work: impl FnOnce(&Connection) -> Result<R>) -> Result<R> {
+        let conn = self.take()?;
+        let result = (|| {
+            let tx = conn.unchecked_transaction().db()?;
+            work(&tx)
+        })();
+        self.give_back(conn);
+        result
+    }
+
     fn take(&self) -> Result<Connection> {
         let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
         match pooled {
@@ -1276,7 +1295,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_domains(&self) -> Result<Vec<String>> {
-        self.read(|conn| {
+        self.read_large(|conn| {
             let mut stmt = conn.prepare_cached("SELECT name FROM domains ORDER BY name").db()?;
             let rows = stmt.query_map([], |r| r.get(0)).db()?;
             rows.collect::<rusqlite::Result<_>>().db()
@@ -1421,7 +1440,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_accounts(&self) -> Result<Vec<Account>> {
-        self.read(|conn| {
+        self.read_large(|conn| {
             let mut stmt =
                 conn.prepare_cached(&format!("SELECT {ACCOUNT_COLS} FROM accounts ORDER BY address")).db()?;
             let rows = stmt.query_map([], account_from_row).db()?;
@@ -1534,7 +1553,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_aliases(&self) -> Result<Vec<Alias>> {
-        self.read(|conn| {
+        self.read_large(|conn| {
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT a.alias, c.address FROM aliases a \
@@ -1806,17 +1825,20 @@ impl Store for SqliteStore {
     }
 
     async fn read_blob(&self, blob: &BlobId) -> Result<Vec<u8>> {
-        let blobs = Arc::clone(&self.blobs);
-        let id = blob.clone();
-        tokio::task::spawn_blocking(move || match blobs.read(&id) {
-            Ok(bytes) => Ok(bytes),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(StoreError::BlobMissing(id.to_string()))
-            }
-            Err(e) => Err(StoreError::Io(e)),
-        })
-        .await
-        .map_err(|e| StoreError::Database(format!("blob read task failed: {e}")))?
+        let missing_or_io = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::NotFound => StoreError::BlobMissing(blob.to_string()),
+            _ => StoreError::Io(e),
+        };
+        // Opening a file and reading a small one from the page cache takes microseconds, less
+        // than handing the job to another thread and back; large ones go to the blocking pool.
+        let (file, len) = self.blobs.open_blob(blob).map_err(missing_or_io)?;
+        if len <= INLINE_BLOB_READ {
+            return crate::blob::read_open(file, len).map_err(missing_or_io);
+        }
+        tokio::task::spawn_blocking(move || crate::blob::read_open(file, len))
+            .await
+            .map_err(|e| StoreError::Database(format!("blob read task failed: {e}")))?
+            .map_err(missing_or_io)
     }
 
     async fn blob_info(&self, blobs: &[BlobId]) -> Result<Vec<Option<Vec<u8>>>> {
@@ -1894,7 +1916,7 @@ impl Store for SqliteStore {
     }
 
     async fn list_messages(&self, account: AccountId, mailbox: MailboxId) -> Result<Vec<MessageMeta>> {
-        self.read(move |conn| {
+        self.read_large(move |conn| {
             require_mailbox(conn, account, mailbox)?;
             let mut stmt = conn.prepare_cached(&sql_list_messages()).db()?;
             let rows = stmt.query_map([mailbox], message_from_row).db()?;
@@ -2250,7 +2272,7 @@ impl Store for SqliteStore {
     }
 
     async fn queue_list(&self) -> Result<Vec<QueueEntry>> {
-        self.read(|conn| {
+        self.read_large(|conn| {
             let ids: Vec<String> = {
                 let mut stmt = conn.prepare_cached("SELECT id FROM queue ORDER BY created, id").db()?;
                 let rows = stmt.query_map([], |r| r.get(0)).db()?;
