@@ -109,10 +109,8 @@ impl Authenticator {
             .as_ref()
             .map(|a| a.password_hash.clone())
             .unwrap_or_else(|| password::dummy_hash().to_string());
-        let secret = password.to_string();
-        let mut ok = tokio::task::spawn_blocking(move || password::verify(&hash, &secret))
-            .await
-            .map_err(|e| AuthError::Temporary(e.to_string()))?;
+        let mut ok =
+            password::verify_async(&hash, password).await.map_err(|e| AuthError::Temporary(e.to_string()))?;
         // Devices log in with app passwords; the web pages (which can create and revoke them)
         // only with the main password.
         if !ok
@@ -152,8 +150,7 @@ impl Authenticator {
             None => None,
         };
         let hash = stored.as_ref().map_or_else(|| password::dummy_hash().to_string(), |a| a.hash.clone());
-        let secret = normalized.to_string();
-        let ok = tokio::task::spawn_blocking(move || password::verify(&hash, &secret))
+        let ok = password::verify_async(&hash, normalized)
             .await
             .map_err(|e| AuthError::Temporary(e.to_string()))?;
         match stored {

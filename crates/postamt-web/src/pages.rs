@@ -432,13 +432,10 @@ pub fn weakness_message(lang: Lang, w: Weakness) -> String {
     }
 }
 
-/// Hashes a password off the async threads (argon2id takes tens of milliseconds).
+/// Hashes a password off the async threads (argon2id takes tens of milliseconds), within the
+/// process-wide limit on concurrent hashing.
 pub async fn hash_password(password: &str) -> Result<String, WebError> {
-    let password = password.to_string();
-    tokio::task::spawn_blocking(move || password::hash(&password))
-        .await
-        .map_err(|e| WebError::Internal(e.to_string()))?
-        .map_err(|e| WebError::Internal(e.to_string()))
+    password::hash_async(password).await.map_err(|e| WebError::Internal(e.to_string()))
 }
 
 fn password_page(signed: &Signed, notice: Option<&str>, error: Option<&str>) -> Markup {
