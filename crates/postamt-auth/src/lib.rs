@@ -6,6 +6,7 @@
 //! account's per-protocol switches and the growing per-IP delay after failures.
 
 pub mod app_password;
+pub mod cache;
 pub mod password;
 pub mod sasl;
 pub mod secret;
@@ -14,7 +15,8 @@ pub mod throttle;
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use postamt_store::{Account, SharedStore};
+use cache::{LoginCache, Matched, digest};
+use postamt_store::{Account, AppPassword, SharedStore};
 pub use throttle::Throttle;
 
 /// The service a login is for; accounts can be refused IMAP or POP3 individually.
@@ -59,16 +61,24 @@ fn now_unix() -> i64 {
 }
 
 /// Checks credentials for all protocols: the account's password, and for IMAP, POP3 and
-/// submission also its app passwords ([`app_password`]).
+/// submission also its app passwords ([`app_password`]). Credentials that passed recently
+/// are recognised without hashing again ([`cache`]).
 #[derive(Clone)]
 pub struct Authenticator {
     store: SharedStore,
     throttle: Arc<Throttle>,
+    cache: Arc<LoginCache>,
 }
 
 impl Authenticator {
-    pub fn new(store: SharedStore, throttle: Arc<Throttle>) -> Authenticator {
-        Authenticator { store, throttle }
+    /// `login_cache`: how long credentials that passed are recognised without hashing again;
+    /// zero turns the cache off.
+    pub fn new(
+        store: SharedStore,
+        throttle: Arc<Throttle>,
+        login_cache: std::time::Duration,
+    ) -> Authenticator {
+        Authenticator { store, throttle, cache: Arc::new(LoginCache::new(login_cache)) }
     }
 
     pub fn throttle(&self) -> &Throttle {
@@ -104,21 +114,21 @@ impl Authenticator {
             .account_by_address(username.trim())
             .await
             .map_err(|e| AuthError::Temporary(e.to_string()))?;
-        // Hash even for unknown users, so the answer's timing does not reveal which exist.
-        let hash = account
-            .as_ref()
-            .map(|a| a.password_hash.clone())
-            .unwrap_or_else(|| password::dummy_hash().to_string());
-        let mut ok =
-            password::verify_async(&hash, password).await.map_err(|e| AuthError::Temporary(e.to_string()))?;
-        // Devices log in with app passwords; the web pages (which can create and revoke them)
-        // only with the main password.
-        if !ok
-            && protocol != Protocol::Web
-            && let Some((normalized, lookup)) = app_password::parse(password)
-        {
-            ok = self.check_app_password(account.as_ref(), &normalized, &lookup).await?;
-        }
+        let matched = match &account {
+            Some(a) => self.cached(a, username, password, protocol).await,
+            None => None,
+        };
+        let matched = match matched {
+            Some(m) => Some(m),
+            None => {
+                let m = self.verify(account.as_ref(), password, protocol).await?;
+                if let (Some(a), Some(m)) = (&account, m) {
+                    self.cache.insert(username, password, a.id, m);
+                }
+                m
+            }
+        };
+        let ok = matched.is_some();
         let account = match account {
             Some(a) if ok => a,
             _ => return Err(AuthError::InvalidCredentials),
@@ -133,6 +143,67 @@ impl Authenticator {
         }
     }
 
+    /// The full check with argon2id: the account's password, then (not for the web pages,
+    /// which can create and revoke app passwords) its app passwords. What matched, if any.
+    async fn verify(
+        &self,
+        account: Option<&Account>,
+        password: &str,
+        protocol: Protocol,
+    ) -> Result<Option<Matched>, AuthError> {
+        // Hash even for unknown users, so the answer's timing does not reveal which exist.
+        let hash = account.map_or_else(|| password::dummy_hash().to_string(), |a| a.password_hash.clone());
+        if password::verify_async(&hash, password).await.map_err(|e| AuthError::Temporary(e.to_string()))? {
+            return Ok(Some(Matched::Password(digest(&hash))));
+        }
+        // Devices log in with app passwords; the web pages only with the main password.
+        if protocol != Protocol::Web
+            && let Some((normalized, lookup)) = app_password::parse(password)
+            && let Some(app) = self.check_app_password(account, &normalized, &lookup).await?
+        {
+            return Ok(Some(Matched::App { id: app.id, hash: digest(&app.hash) }));
+        }
+        Ok(None)
+    }
+
+    /// The login cache's answer, if it still holds: the account still has the password hash
+    /// (or the app password) the credentials matched.
+    async fn cached(
+        &self,
+        account: &Account,
+        username: &str,
+        password: &str,
+        protocol: Protocol,
+    ) -> Option<Matched> {
+        let matched = self.cache.get(username, password, account.id)?;
+        let holds = match matched {
+            Matched::Password(d) => d == digest(&account.password_hash),
+            Matched::App { id, hash } if protocol != Protocol::Web => match app_password::parse(password) {
+                Some((_, lookup)) => match self.store.app_password(account.id, &lookup).await {
+                    Ok(Some(app)) if app.id == id && digest(&app.hash) == hash => {
+                        self.record_app_password_use(&app).await;
+                        true
+                    }
+                    _ => false,
+                },
+                None => false,
+            },
+            Matched::App { .. } => false,
+        };
+        if !holds {
+            self.cache.remove(username, password);
+        }
+        holds.then_some(matched)
+    }
+
+    async fn record_app_password_use(&self, app: &AppPassword) {
+        tracing::debug!(account = app.account, app_password = %app.label, "app password used");
+        if let Err(e) = self.store.app_password_used(app.id, now_unix()).await {
+            // Only the "last used" column is lost; the login itself is fine.
+            tracing::warn!(error = %e, "cannot record app password use");
+        }
+    }
+
     /// Verifies an app password of `account`. Costs one argon2id verification whether or not
     /// the account or the app password exists, so timing tells nothing about either.
     async fn check_app_password(
@@ -140,7 +211,7 @@ impl Authenticator {
         account: Option<&Account>,
         normalized: &str,
         lookup: &str,
-    ) -> Result<bool, AuthError> {
+    ) -> Result<Option<AppPassword>, AuthError> {
         let stored = match account {
             Some(account) => self
                 .store
@@ -155,14 +226,10 @@ impl Authenticator {
             .map_err(|e| AuthError::Temporary(e.to_string()))?;
         match stored {
             Some(app) if ok => {
-                tracing::debug!(account = app.account, app_password = %app.label, "app password used");
-                if let Err(e) = self.store.app_password_used(app.id, now_unix()).await {
-                    // Only the "last used" column is lost; the login itself is fine.
-                    tracing::warn!(error = %e, "cannot record app password use");
-                }
-                Ok(true)
+                self.record_app_password_use(&app).await;
+                Ok(Some(app))
             }
-            _ => Ok(false),
+            _ => Ok(None),
         }
     }
 }

@@ -24,6 +24,7 @@
 //! allow_plaintext = false
 //! failure_delay = "1s"
 //! max_failure_delay = "15s"
+//! login_cache = "10m"   # recognise credentials that passed recently; "0s" turns it off
 //! dmarc_reject = false   # refuse incoming mail whose DMARC check fails under p=reject
 //!
 //! [limits]
@@ -145,6 +146,9 @@ pub struct AuthConfig {
     pub failure_delay: Duration,
     /// Cap of that growing delay.
     pub max_failure_delay: Duration,
+    /// How long credentials that passed are recognised without hashing them again (the
+    /// login cache); zero turns it off.
+    pub login_cache: Duration,
     /// Refuse incoming mail (port 25) whose DMARC check fails while the From domain publishes
     /// `p=reject` (RFC 7489 section 6.6.2), with `550 5.7.1` at the end of data; otherwise
     /// such mail is delivered and marked in its Authentication-Results header.
@@ -157,6 +161,7 @@ impl Default for AuthConfig {
             allow_plaintext: false,
             failure_delay: Duration::from_secs(1),
             max_failure_delay: Duration::from_secs(15),
+            login_cache: Duration::from_secs(10 * 60),
             dmarc_reject: false,
         }
     }
@@ -531,6 +536,7 @@ struct RawAuth {
     allow_plaintext: Option<bool>,
     failure_delay: Option<Spanned<String>>,
     max_failure_delay: Option<Spanned<String>>,
+    login_cache: Option<Spanned<String>>,
     dmarc_reject: Option<bool>,
 }
 
@@ -746,6 +752,7 @@ impl Validator<'_> {
                 raw.max_failure_delay,
                 d.max_failure_delay,
             )?,
+            login_cache: self.duration("auth.login_cache", raw.login_cache, d.login_cache)?,
             dmarc_reject: raw.dmarc_reject.unwrap_or(d.dmarc_reject),
         };
         if auth.max_failure_delay < auth.failure_delay {
@@ -974,6 +981,7 @@ key = "/etc/postamt/key.pem"
 allow_plaintext = true
 failure_delay = "500ms"
 max_failure_delay = "30s"
+login_cache = "0s"
 dmarc_reject = true
 
 [limits]
@@ -1023,6 +1031,7 @@ command_timeout = "10m"
                 allow_plaintext: true,
                 failure_delay: Duration::from_millis(500),
                 max_failure_delay: Duration::from_secs(30),
+                login_cache: Duration::ZERO,
                 dmarc_reject: true,
             }
         );

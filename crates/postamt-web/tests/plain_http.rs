@@ -29,7 +29,7 @@ fn state(dir: &std::path::Path, allow_plaintext: bool) -> Arc<AppState> {
     let throttle = Arc::new(Throttle::new(Duration::from_millis(1), Duration::from_millis(2)));
     Arc::new(AppState {
         config: Arc::new(config),
-        auth: Authenticator::new(store.clone(), throttle),
+        auth: Authenticator::new(store.clone(), throttle, Duration::from_secs(60)),
         delivery: Delivery::new(store.clone(), "mail.example.org".into()),
         store,
         ports,

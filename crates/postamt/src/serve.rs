@@ -68,7 +68,7 @@ async fn serve(config: Arc<Config>) -> anyhow::Result<()> {
     let tls = postamt_net::tls::load_or_generate(&config)?;
     let acceptor = postamt_net::tls::acceptor(tls);
     let throttle = Arc::new(Throttle::new(config.auth.failure_delay, config.auth.max_failure_delay));
-    let auth = Authenticator::new(store.clone(), throttle);
+    let auth = Authenticator::new(store.clone(), throttle, config.auth.login_cache);
     // SPF, DKIM, DMARC and ARC of incoming mail, through `[dns] resolver` or the system's.
     let verifier = postamt_delivery::mailauth::Verifier::new(&config.hostname, config.dns.resolver)
         .context("cannot set up the checks of incoming mail")?;
