@@ -77,6 +77,17 @@ impl Stream {
         })
     }
 
+    /// Waits until a read would find input (or end of stream), as far as that can be known
+    /// without reading: on plain TCP the socket's readiness, so that a waiting session needs
+    /// no read buffer yet; on TLS at once, since rustls may already hold decrypted input that
+    /// no socket readiness would announce. Cancel-safe.
+    pub async fn read_ready(&self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.readable().await,
+            Stream::Tls(_) => Ok(()),
+        }
+    }
+
     /// Performs the server TLS handshake on a plain connection, after the
     /// protocol's STARTTLS/STLS command was answered.
     ///
