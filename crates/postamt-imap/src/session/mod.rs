@@ -117,23 +117,30 @@ pub(crate) struct Session<'a> {
 
 impl ImapService {
     /// Serves one connection to its end.
-    pub async fn handle(self: Arc<Self>, conn: Conn) {
-        let Conn { stream, peer, .. } = conn;
-        let mut session = Session {
-            svc: &self,
-            peer,
-            io: Io::new(stream),
-            account: None,
-            events: None,
-            selected: None,
-            rev2: false,
-            utf8_accept: false,
-            condstore: false,
-            qresync: false,
-            errors: 0,
-            auth_failures: 0,
-        };
-        session.run().await;
+    ///
+    /// Not an `async fn`: that would keep its arguments in the future twice (as passed and as
+    /// locals), and the future lives as long as the connection. Only what the session needs
+    /// is moved in; the connection-limit slot is held until it ends.
+    pub fn handle(self: Arc<Self>, conn: Conn) -> impl Future<Output = ()> + Send + 'static {
+        let Conn { stream, peer, guard, .. } = conn;
+        async move {
+            let _guard = guard;
+            let mut session = Session {
+                svc: &self,
+                peer,
+                io: Io::new(stream),
+                account: None,
+                events: None,
+                selected: None,
+                rev2: false,
+                utf8_accept: false,
+                condstore: false,
+                qresync: false,
+                errors: 0,
+                auth_failures: 0,
+            };
+            session.run().await;
+        }
     }
 }
 
@@ -230,7 +237,15 @@ impl Session<'_> {
             if presync && let Err(Fatal::Read(_)) = self.sync(expunge_allowed).await {
                 break;
             }
-            let result = match self.dispatch(request).await {
+            // A connection's future is as large as its largest await point, for as long as
+            // the connection lasts. IDLE, where idle connections wait, runs inline and is
+            // small; every other command runs in a box of its own, only while it runs (the
+            // largest commands' futures are kilobytes).
+            let dispatched = match request.command {
+                Command::Idle if self.account.is_some() => self.idle().await,
+                _ => Box::pin(self.dispatch(request)).await,
+            };
+            let result = match dispatched {
                 Ok(outcome @ (Outcome::Ok(_) | Outcome::No(_) | Outcome::Bad(_)))
                     if self.selected.is_some() =>
                 {
@@ -511,6 +526,7 @@ impl Session<'_> {
             }
             Command::Status { mailbox, items } => self.status(&mailbox, &items).await,
             Command::Append { mailbox, messages } => self.append(&mailbox, messages).await?,
+            // `run` serves IDLE itself, outside the box; kept so that dispatch stays complete.
             Command::Idle => return self.idle().await,
             Command::Compress(mechanism) => {
                 if self.io.is_compressed() {
