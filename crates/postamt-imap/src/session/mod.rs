@@ -124,7 +124,6 @@ impl ImapService {
     pub fn handle(self: Arc<Self>, conn: Conn) -> impl Future<Output = ()> + Send + 'static {
         let Conn { stream, peer, guard, .. } = conn;
         async move {
-            let _guard = guard;
             let mut session = Session {
                 svc: &self,
                 peer,
@@ -140,6 +139,8 @@ impl ImapService {
                 auth_failures: 0,
             };
             session.run().await;
+            // The connection-limit slot is held until here.
+            drop(guard);
         }
     }
 }
@@ -188,8 +189,9 @@ impl Session<'_> {
     }
 
     async fn run(&mut self) {
-        let greeting = format!("OK [CAPABILITY {}] postamt ready", self.capabilities());
-        self.untagged(&greeting);
+        // One statement: a `greeting` local would live (with its heap text) for the whole
+        // connection.
+        self.untagged(&format!("OK [CAPABILITY {}] postamt ready", self.capabilities()));
         loop {
             let request = match self.read_command().await {
                 Ok(Some(r)) => r,
@@ -593,8 +595,11 @@ impl Session<'_> {
     async fn login(&mut self, username: &str, password: &str) -> Outcome {
         let result = self.svc.auth.authenticate(self.peer.ip(), username, password, Protocol::Imap).await;
         match result {
-            Ok(account) => {
+            Ok(mut account) => {
                 tracing::info!(user = %account.address, "authenticated");
+                // Never needed again: not kept for the session's life (~100 bytes each, and
+                // the hash stays out of long-lived memory).
+                account.password_hash = String::new();
                 self.events = Some(self.svc.store.events().subscribe(account.id));
                 self.account = Some(account);
                 let caps = self.capabilities();
