@@ -45,11 +45,9 @@ pub enum Line {
 const TOO_LONG_PREFIX: usize = 64;
 
 const READ_CHUNK: usize = 16 * 1024;
-/// What a session reads into after small reads (interactive commands), and what an idle
-/// session keeps: thousands of connections waiting in IDLE must not pin a full chunk each.
+/// What a session reads into after small reads (interactive commands): thousands of
+/// connections waiting in IDLE must not pin a full chunk each.
 const IDLE_CHUNK: usize = 1024;
-/// Write buffers grown beyond this (a large FETCH, a RETR) are given back after the flush.
-const WRITE_KEEP: usize = IDLE_CHUNK;
 /// How long one write may wait for a client that does not read. Without it a stalled client
 /// would hold its session (and any lock it has, such as a POP3 maildrop) for as long as TCP
 /// keeps the connection.
@@ -189,11 +187,10 @@ impl Io {
             tokio::time::timeout(WRITE_TIMEOUT, write)
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client does not read"))??;
-            if self.wbuf.capacity() > WRITE_KEEP {
-                self.wbuf = Vec::new();
-            } else {
-                self.wbuf.clear();
-            }
+            // Given back, not kept: a session waiting for its next command (thousands of them
+            // in IDLE) then holds no write buffer, and the next batch's allocation costs far
+            // less than its write.
+            self.wbuf = Vec::new();
         }
         Ok(())
     }
@@ -211,13 +208,14 @@ impl Io {
             self.rbuf.drain(..self.rpos);
             self.rpos = 0;
         }
-        // Nothing buffered after a small read: give the buffer back while waiting (an idle
-        // session holds a small one); streaming input keeps reading in full chunks.
-        let streaming = self.last_read >= IDLE_CHUNK;
-        if self.rbuf.is_empty() && !streaming && self.rbuf.capacity() > IDLE_CHUNK {
+        // Nothing buffered: give the buffer back while waiting, and take one only once input
+        // is there (see `Stream::read_ready`), so that an idle session holds none. After small
+        // reads (interactive commands) a small one; streaming input (DATA, an APPEND
+        // literal) reads in full chunks.
+        if self.rbuf.is_empty() {
             self.rbuf = Vec::new();
         }
-        self.rbuf.reserve(if streaming { READ_CHUNK } else { IDLE_CHUNK });
+        let chunk = if self.last_read >= IDLE_CHUNK { READ_CHUNK } else { IDLE_CHUNK };
         if let Some(deflate) = self.deflate.as_mut()
             && !deflate.pending.is_empty()
             && deflate.inflate(&mut self.rbuf, INFLATE_LIMIT)? > 0
@@ -230,7 +228,12 @@ impl Io {
                 Some(d) => &mut d.pending,
                 None => &mut self.rbuf,
             };
-            let read = tokio::time::timeout(timeout, stream.read_buf(target));
+            let read = tokio::time::timeout(timeout, async {
+                stream.read_ready().await?;
+                // Never without spare room: a read into a full buffer returns 0, taken as EOF.
+                target.reserve(chunk);
+                stream.read_buf(target).await
+            });
             let result = match shutdown {
                 Some(token) => tokio::select! {
                     r = read => r,
@@ -334,5 +337,53 @@ impl Io {
         if let Some(stream) = self.stream.as_mut() {
             let _ = stream.shutdown().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::{TcpListener, TcpStream};
+
+    async fn pair() -> (Io, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let client = TcpStream::connect(listener.local_addr().expect("addr")).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        (Io::new(Stream::Plain(server)), client)
+    }
+
+    fn line(l: Line) -> Vec<u8> {
+        match l {
+            Line::Complete(v) => v,
+            Line::TooLong(_) => panic!("line too long"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_waiting_session_holds_no_buffers_and_pipelined_input_survives() {
+        let (mut io, mut client) = pair().await;
+        let t = Duration::from_secs(5);
+        client.write_all(b"a1 NOOP\r\na2 NOOP\r\na3 ID").await.expect("write");
+        assert_eq!(line(io.read_line(1000, t, None).await.expect("read")), b"a1 NOOP");
+        io.wbuf.extend_from_slice(b"a1 OK\r\n");
+        // The second command is already buffered: no wait, nothing given back.
+        assert_eq!(line(io.read_line(1000, t, None).await.expect("read")), b"a2 NOOP");
+        io.wbuf.extend_from_slice(b"a2 OK\r\n");
+        client.write_all(b" NIL\r\n").await.expect("write");
+        assert_eq!(line(io.read_line(1000, t, None).await.expect("read")), b"a3 ID NIL");
+
+        // Waiting for the next command (as in IDLE): replies flushed, both buffers released.
+        let waited = tokio::time::timeout(Duration::from_millis(50), io.fill(t, None)).await;
+        assert!(waited.is_err(), "no input yet");
+        assert_eq!((io.rbuf.capacity(), io.wbuf.capacity()), (0, 0));
+        let mut replies = [0u8; 14];
+        client.read_exact(&mut replies).await.expect("replies");
+        assert_eq!(&replies, b"a1 OK\r\na2 OK\r\n");
+
+        // Input after the wait is read as before.
+        client.write_all(b"DONE\r\n").await.expect("write");
+        assert_eq!(line(io.read_line(1000, t, None).await.expect("read")), b"DONE");
+        drop(client);
+        assert!(matches!(io.read_line(1000, t, None).await, Err(ReadError::Eof)));
     }
 }

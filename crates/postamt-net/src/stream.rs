@@ -77,6 +77,21 @@ impl Stream {
         })
     }
 
+    /// Waits until a read would find input (or end of stream), so that a waiting session
+    /// needs no read buffer yet: the socket's readiness, unless rustls already holds
+    /// decrypted input or the peer's close_notify (it no longer `wants_read`), which no
+    /// socket readiness would announce: then at once. (tokio-rustls reads from the socket
+    /// exactly when rustls wants to read.) Cancel-safe.
+    pub async fn read_ready(&self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.readable().await,
+            Stream::Tls(s) => {
+                let (tcp, conn) = s.get_ref();
+                if conn.wants_read() { tcp.readable().await } else { Ok(()) }
+            }
+        }
+    }
+
     /// Performs the server TLS handshake on a plain connection, after the
     /// protocol's STARTTLS/STLS command was answered.
     ///

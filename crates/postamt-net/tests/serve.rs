@@ -409,3 +409,44 @@ async fn wait_until(mut cond: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// Io over TLS: input that rustls already decrypted (more than one small read's worth in a
+/// single record) is read without waiting for the socket, and a session waiting for input
+/// still wakes when more arrives.
+#[tokio::test]
+async fn io_over_tls_reads_what_rustls_holds_and_then_waits() {
+    let tls = server_tls();
+    let server =
+        start("imaps", Some(tls.acceptor.clone()), ConnLimiter::new(10, 10), |conn: Conn| async move {
+            let mut io = postamt_net::io::Io::new(conn.stream);
+            let mut lines = 0;
+            while let Ok(postamt_net::io::Line::Complete(line)) = io.read_line(4096, TIMEOUT, None).await {
+                lines += 1;
+                if line == b"END" {
+                    io.wbuf.extend_from_slice(format!("{lines} lines\r\n").as_bytes());
+                }
+            }
+            io.shutdown().await;
+        })
+        .await;
+    let tcp = TcpStream::connect(server.addr).await.expect("connect");
+    let mut s =
+        connector(&tls.cert, &[&rustls::version::TLS13]).connect(server_name(), tcp).await.expect("TLS");
+    // Ten lines of 600 octets and END in one write, hence one TLS record of about 6 KB: the
+    // server's first small read leaves most of it decrypted inside rustls, and no more
+    // arrives on the socket until the server answers.
+    let mut batch = Vec::new();
+    for i in 0..10 {
+        batch.extend_from_slice(format!("{i:03} {}\r\n", "x".repeat(594)).as_bytes());
+    }
+    batch.extend_from_slice(b"END\r\n");
+    s.write_all(&batch).await.expect("write");
+    s.flush().await.expect("flush");
+    assert_eq!(read_line(&mut s).await, "11 lines\r\n");
+    // Now the server waits on the socket, and wakes for more.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.write_all(b"END\r\n").await.expect("write");
+    s.flush().await.expect("flush");
+    assert_eq!(read_line(&mut s).await, "12 lines\r\n");
+    server.shutdown.cancel();
+}

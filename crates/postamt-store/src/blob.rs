@@ -61,7 +61,7 @@ impl BlobDir {
 
     /// Where the blob `id` is (or would be) stored.
     pub fn path(&self, id: &BlobId) -> PathBuf {
-        let hex = id.as_str();
+        let hex = id.hex();
         self.root.join(&hex[0..2]).join(&hex[2..4]).join(hex)
     }
 
@@ -125,7 +125,7 @@ impl BlobDir {
     /// Makes sure `blobs/ab` and `blobs/ab/cd` exist and are durably linked; returns the
     /// latter.
     fn ensure_fanout_dirs(&self, id: &BlobId) -> io::Result<PathBuf> {
-        let hex = id.as_str();
+        let hex = id.hex();
         // A BlobId is 64 lower-case hex digits, so these parse.
         let l1 = usize::from_str_radix(&hex[0..2], 16).unwrap_or(0);
         let l2 = usize::from_str_radix(&hex[0..4], 16).unwrap_or(0);
@@ -225,8 +225,8 @@ impl BlobDir {
         let mut hasher = blake3::Hasher::new();
         let len = io::copy(&mut file, &mut hasher)?;
         let hex = hasher.finalize().to_hex();
-        let actual = BlobId::parse(hex.as_str())
-            .ok_or_else(|| io::Error::other("BLAKE3 produced an unexpected digest"))?;
+        let actual =
+            BlobId::parse(&hex).ok_or_else(|| io::Error::other("BLAKE3 produced an unexpected digest"))?;
         Ok((actual, len))
     }
 }
@@ -321,7 +321,7 @@ mod tests {
         let data = tempfile::tempdir().expect("tempdir");
         let blobs = BlobDir::open(data.path()).expect("open");
         let id = blobs.write(b"x").expect("write");
-        let hex = id.as_str();
+        let hex = id.hex();
         let expected = data.path().join("blobs").join(&hex[0..2]).join(&hex[2..4]).join(hex);
         assert_eq!(blobs.path(&id), expected);
         assert!(expected.is_file());
@@ -393,10 +393,10 @@ mod tests {
         let blobs = BlobDir::open(data.path()).expect("open");
         let id = blobs.write(b"scanned").expect("write");
         fs::write(data.path().join("blobs/tmp/in-progress"), b"x").expect("temporary");
-        let stray = data.path().join("blobs").join(&id.as_str()[0..2]).join("notes.txt");
+        let stray = data.path().join("blobs").join(&id.hex()[0..2]).join("notes.txt");
         fs::write(&stray, b"x").expect("stray");
         // A real blob name at the wrong place is stray too.
-        let misplaced = data.path().join("blobs").join(id.as_str());
+        let misplaced = data.path().join("blobs").join(id.hex());
         fs::write(&misplaced, b"scanned").expect("misplaced");
 
         let mut found = blobs.scan().expect("scan");

@@ -275,6 +275,13 @@ fn get_blob(row: &Row<'_>, idx: usize) -> rusqlite::Result<BlobId> {
     })
 }
 
+/// Blob ids are stored as their hex text (TEXT columns), as they always were.
+impl rusqlite::ToSql for BlobHex {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(rusqlite::types::ValueRef::Text(self.as_bytes())))
+    }
+}
+
 fn not_found(kind: &'static str, name: impl ToString) -> StoreError {
     StoreError::NotFound { kind, name: name.to_string() }
 }
@@ -692,7 +699,7 @@ fn add_blob_ref(ctx: &JobCtx<'_>, blob: &BlobId, size: u64) -> Result<()> {
         .conn
         .prepare_cached("UPDATE blobs SET refcount = refcount + 1 WHERE hash = ?1")
         .db()?
-        .execute([blob.as_str()])
+        .execute([blob.hex()])
         .db()?;
     if updated > 0 {
         return Ok(());
@@ -703,7 +710,7 @@ fn add_blob_ref(ctx: &JobCtx<'_>, blob: &BlobId, size: u64) -> Result<()> {
     ctx.conn
         .prepare_cached("INSERT INTO blobs (hash, size, refcount) VALUES (?1, ?2, 1)")
         .db()?
-        .execute(params![blob.as_str(), to_i64(size, "size")?])
+        .execute(params![blob.hex(), to_i64(size, "size")?])
         .db()?;
     Ok(())
 }
@@ -724,7 +731,7 @@ fn check_blob_info(info: &[u8]) -> Result<()> {
 fn set_info(conn: &Connection, blob: &BlobId, info: &[u8]) -> Result<()> {
     conn.prepare_cached("UPDATE blobs SET info = ?1 WHERE hash = ?2 AND info IS DISTINCT FROM ?1")
         .db()?
-        .execute(params![info, blob.as_str()])
+        .execute(params![info, blob.hex()])
         .db()?;
     Ok(())
 }
@@ -736,17 +743,13 @@ fn release_blob(ctx: &mut JobCtx<'_>, blob: &BlobId) -> Result<()> {
         .conn
         .prepare_cached("UPDATE blobs SET refcount = refcount - 1 WHERE hash = ?1 RETURNING refcount")
         .db()?
-        .query_row([blob.as_str()], |r| r.get(0))
+        .query_row([blob.hex()], |r| r.get(0))
         .optional()
         .db()?;
     match remaining {
         None => tracing::warn!(%blob, "releasing a blob that has no reference count"),
         Some(n) if n <= 0 => {
-            ctx.conn
-                .prepare_cached("DELETE FROM blobs WHERE hash = ?1")
-                .db()?
-                .execute([blob.as_str()])
-                .db()?;
+            ctx.conn.prepare_cached("DELETE FROM blobs WHERE hash = ?1").db()?.execute([blob.hex()]).db()?;
             ctx.freed(blob.clone());
         }
         Some(_) => {}
@@ -831,7 +834,7 @@ fn insert_message(
         .execute(params![
             mailbox,
             uid,
-            msg.blob.as_str(),
+            msg.blob.hex(),
             size,
             msg.internal_date,
             msg.flags.0,
@@ -1005,7 +1008,7 @@ fn transfer_messages(
                 .execute(params![
                     to,
                     uid,
-                    msg.blob.as_str(),
+                    msg.blob.hex(),
                     to_i64(msg.size, "size")?,
                     msg.internal_date,
                     msg.flags.0,
@@ -1187,7 +1190,7 @@ fn insert_queue_entry(ctx: &JobCtx<'_>, entry: &NewQueueEntry) -> Result<QueueId
             .execute(params![
                 candidate,
                 entry.sender,
-                entry.blob.as_str(),
+                entry.blob.hex(),
                 size,
                 entry.envid,
                 entry.ret,
@@ -1851,7 +1854,7 @@ impl Store for SqliteStore {
             let mut out = Vec::with_capacity(blobs.len());
             for blob in &blobs {
                 let info: Option<Option<Vec<u8>>> =
-                    stmt.query_row([blob.as_str()], |r| r.get(0)).optional().db()?;
+                    stmt.query_row([blob.hex()], |r| r.get(0)).optional().db()?;
                 out.push(info.flatten());
             }
             Ok(out)

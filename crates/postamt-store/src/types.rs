@@ -13,30 +13,104 @@ pub type ModSeq = u64;
 /// Identifier of an outbound queue entry.
 pub type QueueId = String;
 
-/// Content hash (BLAKE3, lower-case hex) naming a stored message body.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct BlobId(String);
+/// Content hash (BLAKE3) naming a stored message body.
+///
+/// Held as the 32 raw bytes, inline: every message's metadata carries one (a selected IMAP
+/// mailbox keeps them for all its messages), and a 64-digit string would be a heap allocation
+/// each. Outside memory (file names, the database's TEXT columns, protocol ids) it is always
+/// written as 64 lower-case hex digits, see [`BlobId::hex`]; the derived order is the order
+/// of that text.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobId([u8; 32]);
 
 impl BlobId {
-    /// Wraps a hex hash, refusing anything that is not 64 lower-case hex digits (blob ids
+    /// Reads a hex hash, refusing anything that is not 64 lower-case hex digits (blob ids
     /// become file names, so they must never contain path characters).
     pub fn parse(hex: &str) -> Option<BlobId> {
-        (hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-            .then(|| BlobId(hex.to_string()))
+        fn digit(b: u8) -> Option<u8> {
+            match b {
+                b'0'..=b'9' => Some(b - b'0'),
+                b'a'..=b'f' => Some(b - b'a' + 10),
+                _ => None,
+            }
+        }
+        if hex.len() != 64 {
+            return None;
+        }
+        let mut bytes = [0u8; 32];
+        for (byte, pair) in bytes.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+            *byte = (digit(pair[0])? << 4) | digit(pair[1])?;
+        }
+        Some(BlobId(bytes))
     }
 
     pub fn of(bytes: &[u8]) -> BlobId {
-        BlobId(blake3::hash(bytes).to_hex().to_string())
+        BlobId(*blake3::hash(bytes).as_bytes())
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+    /// The id as 64 lower-case hex digits (held inline, no allocation).
+    pub fn hex(&self) -> BlobHex {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (pair, byte) in out.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0xf)];
+        }
+        BlobHex(out)
     }
 }
 
 impl fmt::Display for BlobId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.hex())
+    }
+}
+
+impl fmt::Debug for BlobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "BlobId({})", self.hex().as_str())
+    }
+}
+
+/// A [`BlobId`] written out: its 64 lower-case hex digits. Dereferences to `str`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct BlobHex([u8; 64]);
+
+impl BlobHex {
+    pub fn as_str(&self) -> &str {
+        // Only ASCII hex digits are ever written into it (`BlobId::hex`), so this never fails.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for BlobHex {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<str> for BlobHex {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl AsRef<std::path::Path> for BlobHex {
+    fn as_ref(&self) -> &std::path::Path {
+        self.as_str().as_ref()
+    }
+}
+
+impl fmt::Display for BlobHex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for BlobHex {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
@@ -577,4 +651,32 @@ pub struct ApiToken {
     /// Unix seconds.
     pub created: i64,
     pub last_used: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_id_is_written_as_the_hex_it_was_before() {
+        let id = BlobId::of(b"hello");
+        let hex = blake3::hash(b"hello").to_hex();
+        assert_eq!(id.hex().as_str(), hex.as_str());
+        assert_eq!(id.to_string(), hex.as_str());
+        assert_eq!(BlobId::parse(&hex), Some(id.clone()));
+        // The order of ids is the order of their hex text (listings sort by it).
+        let other = BlobId::of(b"world");
+        assert_eq!(id.cmp(&other), id.to_string().cmp(&other.to_string()));
+    }
+
+    #[test]
+    fn blob_id_parse_refuses_what_is_not_lower_case_hex() {
+        let hex = BlobId::of(b"x").to_string();
+        assert!(BlobId::parse(&hex.to_uppercase()).is_none());
+        assert!(BlobId::parse(&hex[..63]).is_none());
+        assert!(BlobId::parse(&format!("{hex}0")).is_none());
+        assert!(BlobId::parse(&format!("../{}", &hex[3..])).is_none());
+        assert!(BlobId::parse(&"g".repeat(64)).is_none());
+        assert!(BlobId::parse(&"é".repeat(32)).is_none());
+    }
 }

@@ -52,7 +52,7 @@ impl Backend {
     }
 
     fn blob_file_exists(&self, blob: &BlobId) -> bool {
-        self.blob_files().iter().any(|p| p.file_name().is_some_and(|n| n == blob.as_str()))
+        self.blob_files().iter().any(|p| p.file_name().is_some_and(|n| n == blob.hex().as_str()))
     }
 
     fn refcount(&self, blob: &BlobId) -> Option<i64> {
@@ -71,7 +71,7 @@ fn sqlite_backend() -> Backend {
     fn refcount(dir: &Path, blob: &BlobId) -> Option<i64> {
         let conn =
             rusqlite::Connection::open(dir.join(postamt_store::sqlite::DB_FILE)).expect("open database");
-        conn.query_row("SELECT refcount FROM blobs WHERE hash = ?1", [blob.as_str()], |r| r.get(0)).ok()
+        conn.query_row("SELECT refcount FROM blobs WHERE hash = ?1", [blob.hex().as_str()], |r| r.get(0)).ok()
     }
     let dir = tempfile::tempdir().expect("tempdir");
     Backend { name: "sqlite", store: open(dir.path()), dir, open, refcount }
@@ -2122,7 +2122,7 @@ async fn check_reports_missing_and_corrupt_blob_files() {
         let file_of = |blob: &BlobId| {
             files
                 .iter()
-                .find(|p| p.file_name().is_some_and(|n| n == blob.as_str()))
+                .find(|p| p.file_name().is_some_and(|n| n == blob.hex().as_str()))
                 .expect("blob file")
                 .clone()
         };

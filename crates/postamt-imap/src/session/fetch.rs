@@ -29,7 +29,7 @@ fn needs_summary(item: &FetchItem) -> bool {
 /// EMAILID (RFC 8474 section 5.1): from the content hash, so a copy or move keeps it and
 /// identical content shares it.
 pub(crate) fn email_id(blob: &BlobId) -> String {
-    format!("E{}", blob.as_str().get(..32).unwrap_or(blob.as_str()))
+    format!("E{}", &blob.hex()[..32])
 }
 
 /// THREADID (RFC 8474 section 5.2): from the thread's root message id (the first of
@@ -41,7 +41,7 @@ pub(crate) fn thread_id(keys: &SortKeys, blob: &BlobId) -> String {
         Some(id) => BlobId::of(id.as_bytes()),
         None => blob.clone(),
     };
-    format!("T{}", hash.as_str().get(..32).unwrap_or(hash.as_str()))
+    format!("T{}", &hash.hex()[..32])
 }
 
 fn needs_raw(item: &FetchItem) -> bool {

@@ -117,23 +117,31 @@ pub(crate) struct Session<'a> {
 
 impl ImapService {
     /// Serves one connection to its end.
-    pub async fn handle(self: Arc<Self>, conn: Conn) {
-        let Conn { stream, peer, .. } = conn;
-        let mut session = Session {
-            svc: &self,
-            peer,
-            io: Io::new(stream),
-            account: None,
-            events: None,
-            selected: None,
-            rev2: false,
-            utf8_accept: false,
-            condstore: false,
-            qresync: false,
-            errors: 0,
-            auth_failures: 0,
-        };
-        session.run().await;
+    ///
+    /// Not an `async fn`: that would keep its arguments in the future twice (as passed and as
+    /// locals), and the future lives as long as the connection. Only what the session needs
+    /// is moved in; the connection-limit slot is held until it ends.
+    pub fn handle(self: Arc<Self>, conn: Conn) -> impl Future<Output = ()> + Send + 'static {
+        let Conn { stream, peer, guard, .. } = conn;
+        async move {
+            let mut session = Session {
+                svc: &self,
+                peer,
+                io: Io::new(stream),
+                account: None,
+                events: None,
+                selected: None,
+                rev2: false,
+                utf8_accept: false,
+                condstore: false,
+                qresync: false,
+                errors: 0,
+                auth_failures: 0,
+            };
+            session.run().await;
+            // The connection-limit slot is held until here.
+            drop(guard);
+        }
     }
 }
 
@@ -181,8 +189,9 @@ impl Session<'_> {
     }
 
     async fn run(&mut self) {
-        let greeting = format!("OK [CAPABILITY {}] postamt ready", self.capabilities());
-        self.untagged(&greeting);
+        // One statement: a `greeting` local would live (with its heap text) for the whole
+        // connection.
+        self.untagged(&format!("OK [CAPABILITY {}] postamt ready", self.capabilities()));
         loop {
             let request = match self.read_command().await {
                 Ok(Some(r)) => r,
@@ -230,7 +239,15 @@ impl Session<'_> {
             if presync && let Err(Fatal::Read(_)) = self.sync(expunge_allowed).await {
                 break;
             }
-            let result = match self.dispatch(request).await {
+            // A connection's future is as large as its largest await point, for as long as
+            // the connection lasts. IDLE, where idle connections wait, runs inline and is
+            // small; every other command runs in a box of its own, only while it runs (the
+            // largest commands' futures are kilobytes).
+            let dispatched = match request.command {
+                Command::Idle if self.account.is_some() => self.idle().await,
+                _ => Box::pin(self.dispatch(request)).await,
+            };
+            let result = match dispatched {
                 Ok(outcome @ (Outcome::Ok(_) | Outcome::No(_) | Outcome::Bad(_)))
                     if self.selected.is_some() =>
                 {
@@ -511,6 +528,7 @@ impl Session<'_> {
             }
             Command::Status { mailbox, items } => self.status(&mailbox, &items).await,
             Command::Append { mailbox, messages } => self.append(&mailbox, messages).await?,
+            // `run` serves IDLE itself, outside the box; kept so that dispatch stays complete.
             Command::Idle => return self.idle().await,
             Command::Compress(mechanism) => {
                 if self.io.is_compressed() {
@@ -577,8 +595,11 @@ impl Session<'_> {
     async fn login(&mut self, username: &str, password: &str) -> Outcome {
         let result = self.svc.auth.authenticate(self.peer.ip(), username, password, Protocol::Imap).await;
         match result {
-            Ok(account) => {
+            Ok(mut account) => {
                 tracing::info!(user = %account.address, "authenticated");
+                // Never needed again: not kept for the session's life (~100 bytes each, and
+                // the hash stays out of long-lived memory).
+                account.password_hash = String::new();
                 self.events = Some(self.svc.store.events().subscribe(account.id));
                 self.account = Some(account);
                 let caps = self.capabilities();

@@ -78,7 +78,7 @@ fn is_recorded(conn: &Connection, blob: &BlobId) -> Result<bool> {
     Ok(conn
         .prepare_cached("SELECT 1 FROM blobs WHERE hash = ?1")
         .db()?
-        .query_row([blob.as_str()], |_| Ok(()))
+        .query_row([blob.hex()], |_| Ok(()))
         .optional()
         .db()?
         .is_some())

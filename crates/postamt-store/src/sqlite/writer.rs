@@ -221,7 +221,7 @@ fn unlink_freed(conn: &mut Connection, blobs: &BlobDir, mut freed: Vec<BlobId>) 
     };
     for blob in &freed {
         let referenced =
-            tx.query_row("SELECT 1 FROM blobs WHERE hash = ?1", [blob.as_str()], |_| Ok(())).optional();
+            tx.query_row("SELECT 1 FROM blobs WHERE hash = ?1", [blob.hex()], |_| Ok(())).optional();
         match referenced {
             Ok(Some(())) => {}
             Ok(None) => {
