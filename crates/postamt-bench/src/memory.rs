@@ -86,7 +86,7 @@ pub struct IdleOptions {
     /// Pause before each measurement, for the server to settle.
     pub settle: Duration,
     /// Loopback source addresses to spread connections over (a source address has about
-    /// 28,000 ephemeral ports); empty: the system's choice.
+    /// 28,000 ephemeral ports); empty or one: the system's choice.
     pub sources: Vec<IpAddr>,
     /// Connections opened and closed again before the first measurement, so that what the
     /// server allocates once (thread pools, allocator arenas, caches) is not counted per
@@ -152,7 +152,10 @@ async fn open(opts: &IdleOptions, count: usize, permits: &Arc<Semaphore>) -> Res
             let permits = permits.clone();
             let (target, user, password) =
                 (opts.target, opts.accounts.address(i + 1), opts.accounts.password.clone());
-            let source = (!opts.sources.is_empty()).then(|| opts.sources[i % opts.sources.len()]);
+            // One source address: no bind, so that connect() picks the port for the whole
+            // address pair and may reuse ports of earlier runs still in TIME_WAIT (a bind to
+            // port 0 cannot, and fails with EADDRINUSE after ~28,000 recent connections).
+            let source = (opts.sources.len() > 1).then(|| opts.sources[i % opts.sources.len()]);
             tokio::spawn(async move {
                 let _permit =
                     permits.acquire().await.map_err(|_| BenchError::Invalid("semaphore closed".into()))?;
