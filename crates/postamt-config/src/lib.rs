@@ -33,6 +33,8 @@
 //! recipients = 100
 //! smtp_line = 4096
 //! command_timeout = "5m"
+//! imap_idle_timeout = "30m"   # RFC 9051: at least 30 minutes
+//! pop3_idle_timeout = "10m"   # RFC 1939: at least 10 minutes
 //!
 //! [dns]               # optional; default: the system's resolvers
 //! resolver = "127.0.0.1:53"
@@ -180,6 +182,11 @@ pub struct Limits {
     pub smtp_line: usize,
     /// Idle time allowed between commands.
     pub command_timeout: Duration,
+    /// Logged-in IMAP sessions (IDLE included) silent this long are logged out. RFC 9051
+    /// section 5.4: at least 30 minutes; clients renew IDLE every 29 minutes or so.
+    pub imap_idle_timeout: Duration,
+    /// POP3 sessions silent this long are closed. RFC 1939 section 3: at least 10 minutes.
+    pub pop3_idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -191,6 +198,8 @@ impl Default for Limits {
             recipients: 100,
             smtp_line: 4096,
             command_timeout: Duration::from_secs(5 * 60),
+            imap_idle_timeout: Duration::from_secs(30 * 60),
+            pop3_idle_timeout: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -549,6 +558,8 @@ struct RawLimits {
     recipients: Option<Spanned<i64>>,
     smtp_line: Option<Spanned<i64>>,
     command_timeout: Option<Spanned<String>>,
+    imap_idle_timeout: Option<Spanned<String>>,
+    pop3_idle_timeout: Option<Spanned<String>>,
 }
 
 /// A size written either as a string with a unit or as a plain byte count.
@@ -919,7 +930,11 @@ impl Validator<'_> {
     fn limits(&self, raw: RawLimits) -> Result<Limits, ConfigError> {
         let d = Limits::default();
         let line_span = raw.smtp_line.as_ref().map(Spanned::span);
-        let timeout_span = raw.command_timeout.as_ref().map(Spanned::span);
+        let timeout_spans = [
+            ("limits.command_timeout", raw.command_timeout.as_ref().map(Spanned::span)),
+            ("limits.imap_idle_timeout", raw.imap_idle_timeout.as_ref().map(Spanned::span)),
+            ("limits.pop3_idle_timeout", raw.pop3_idle_timeout.as_ref().map(Spanned::span)),
+        ];
         let limits = Limits {
             connections: self.count("limits.connections", raw.connections, d.connections)?,
             connections_per_ip: self.count(
@@ -934,6 +949,16 @@ impl Validator<'_> {
                 raw.command_timeout,
                 d.command_timeout,
             )?,
+            imap_idle_timeout: self.duration(
+                "limits.imap_idle_timeout",
+                raw.imap_idle_timeout,
+                d.imap_idle_timeout,
+            )?,
+            pop3_idle_timeout: self.duration(
+                "limits.pop3_idle_timeout",
+                raw.pop3_idle_timeout,
+                d.pop3_idle_timeout,
+            )?,
         };
         if limits.smtp_line < MIN_SMTP_LINE {
             return Err(self.invalid(
@@ -942,12 +967,11 @@ impl Validator<'_> {
                 format!("{} is below {MIN_SMTP_LINE}, the minimum RFC 5321 requires", limits.smtp_line),
             ));
         }
-        if limits.command_timeout.is_zero() {
-            return Err(self.invalid(
-                "limits.command_timeout",
-                timeout_span,
-                "must be greater than zero".to_owned(),
-            ));
+        let values = [limits.command_timeout, limits.imap_idle_timeout, limits.pop3_idle_timeout];
+        for ((key, span), value) in timeout_spans.into_iter().zip(values) {
+            if value.is_zero() {
+                return Err(self.invalid(key, span, "must be greater than zero".to_owned()));
+            }
         }
         Ok(limits)
     }
@@ -990,6 +1014,8 @@ connections_per_ip = 5
 recipients = 250
 smtp_line = 1000
 command_timeout = "10m"
+imap_idle_timeout = "45m"
+pop3_idle_timeout = "20s"
 "#;
 
     fn addr(s: &str) -> SocketAddr {
@@ -1043,6 +1069,8 @@ command_timeout = "10m"
                 recipients: 250,
                 smtp_line: 1000,
                 command_timeout: Duration::from_secs(600),
+                imap_idle_timeout: Duration::from_secs(45 * 60),
+                pop3_idle_timeout: Duration::from_secs(20),
             }
         );
     }
@@ -1172,8 +1200,10 @@ command_timeout = "10m"
                 assert!(e.contains("(line 2)"), "{bad}: {e}");
             }
         }
-        let e = err("[limits]\ncommand_timeout = \"0s\"\n");
-        assert!(e.starts_with("config: limits.command_timeout: "), "{e}");
+        for key in ["command_timeout", "imap_idle_timeout", "pop3_idle_timeout"] {
+            let e = err(&format!("[limits]\n{key} = \"0s\"\n"));
+            assert!(e.starts_with(&format!("config: limits.{key}: ")), "{e}");
+        }
         let e = err("[auth]\nfailure_delay = \"20s\"\n");
         assert!(e.starts_with("config: auth.max_failure_delay: "), "{e}");
     }

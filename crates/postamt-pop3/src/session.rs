@@ -35,8 +35,6 @@ use postamt_net::io::{Io, Line, ReadError};
 const LINE_MAX: usize = 1024;
 /// Longest SASL response line (RFC 5034 section 4 lifts the 255-octet limit for them).
 const AUTH_LINE_MAX: usize = 8 * 1024;
-/// The inactivity autologout timer: RFC 1939 section 3 asks for at least 10 minutes.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// Protocol errors (unknown commands, bad syntax, commands out of state) tolerated before
 /// the connection is closed.
 const MAX_ERRORS: u32 = 10;
@@ -211,7 +209,8 @@ impl Session<'_> {
         let greeting = format!("{} POP3 server ready", self.svc.config.hostname);
         self.respond(Response::ok(greeting));
         loop {
-            let line = match self.io.read_line(LINE_MAX, IDLE_TIMEOUT, Some(&self.svc.shutdown)).await {
+            let line = match self.io.read_line(LINE_MAX, self.idle_timeout(), Some(&self.svc.shutdown)).await
+            {
                 Ok(line) => line,
                 Err(e) => return self.end(e).await,
             };
@@ -239,6 +238,12 @@ impl Session<'_> {
     }
 
     /// Ends the session after a read stopped.
+    /// The inactivity autologout timer, `[limits] pop3_idle_timeout` (RFC 1939 section 3 asks
+    /// for at least 10 minutes, the default).
+    fn idle_timeout(&self) -> Duration {
+        self.svc.config.limits.pop3_idle_timeout
+    }
+
     async fn end(&mut self, reason: ReadError) {
         match reason {
             // RFC 1939 section 3: on autologout the server closes the connection without
@@ -496,7 +501,7 @@ impl Session<'_> {
     /// Sends a continuation (`+ base64`, RFC 5034 section 4) and reads the client's answer.
     async fn challenge(&mut self, challenge: &'static str) -> Result<String, ReadError> {
         self.io.wbuf.extend_from_slice(format!("+ {challenge}\r\n").as_bytes());
-        match self.io.read_line(AUTH_LINE_MAX, IDLE_TIMEOUT, None).await? {
+        match self.io.read_line(AUTH_LINE_MAX, self.idle_timeout(), None).await? {
             Line::Complete(bytes) => Ok(String::from_utf8_lossy(&bytes).into_owned()),
             // Not base64 of anything: answered as undecodable.
             Line::TooLong(_) => Ok("!".to_string()),

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::*;
 
 fn server() -> Server {
@@ -578,5 +580,31 @@ impl Raw for Client {
     fn cmd_raw(&mut self, line: &str) -> String {
         self.send(format!("{line}\r\n").as_bytes());
         self.imap_line()
+    }
+}
+
+#[test]
+fn autologout_after_the_idle_timeout_in_commands_and_in_idle() {
+    let server =
+        Server::start_with(&format!("{ALL_LISTENERS}[limits]\nimap_idle_timeout = \"2s\"\n")).with_accounts();
+    let mut c = imap_login(&server, "bob@example.test");
+    std::thread::sleep(Duration::from_millis(2600));
+    assert_eq!(c.imap_line(), "* BYE Autologout; idle for too long\r\n");
+    assert!(c.is_closed());
+
+    // IDLE is no exception: a client must renew it before the timer runs out (RFC 2177).
+    let mut c = imap_login(&server, "bob@example.test");
+    c.imap_ok("s1", "SELECT INBOX");
+    c.send(b"i1 IDLE\r\n");
+    assert_eq!(c.imap_line(), "+ idling\r\n");
+    std::thread::sleep(Duration::from_millis(2600));
+    assert_eq!(c.imap_line(), "* BYE Autologout; idle for too long\r\n");
+    assert!(c.is_closed());
+
+    // The timer counts silence, not the session's age.
+    let mut c = imap_login(&server, "bob@example.test");
+    for n in 0..4 {
+        std::thread::sleep(Duration::from_millis(700));
+        c.imap_ok(&format!("n{n}"), "NOOP");
     }
 }

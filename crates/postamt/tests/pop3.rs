@@ -660,3 +660,26 @@ fn fetchmail_keep_downloads_each_message_once_then_delete_mode_empties_the_inbox
     assert_eq!(got, ["one", "dots", "lines", "fourth"]);
     assert!(server.inbox(ALICE).is_empty(), "delete mode removes the messages");
 }
+
+#[test]
+fn silent_session_is_closed_after_the_idle_timeout_without_update() {
+    let server =
+        Server::start_with(&format!("{LISTEN}[limits]\npop3_idle_timeout = \"2s\"\n")).with_accounts();
+    deliver(&server, ALICE, M1);
+    let mut c = Pop::connect(&server, "pop3s");
+    c.login(ALICE);
+    assert_eq!(c.cmd("DELE 1"), "+OK message 1 deleted\r\n");
+    std::thread::sleep(Duration::from_millis(2600));
+    // RFC 1939 section 3: the autologout closes the connection without a response and
+    // without entering the UPDATE state, so nothing is deleted.
+    assert!(c.0.is_closed());
+    assert_eq!(server.inbox(ALICE).len(), 1);
+
+    // The timer counts silence, not the session's age.
+    let mut c = Pop::open(&server, ALICE);
+    for _ in 0..4 {
+        std::thread::sleep(Duration::from_millis(700));
+        assert_eq!(c.cmd("NOOP"), "+OK\r\n");
+    }
+    assert!(c.cmd("STAT").starts_with("+OK 1 "));
+}

@@ -33,10 +33,9 @@ const MAX_LINE: usize = 64 * 1024;
 /// Largest literal outside APPEND (search strings, passwords, ...), and largest command
 /// in total outside APPEND.
 const MAX_SMALL_LITERAL: u64 = 64 * 1024;
-/// Time allowed before login, and between commands after it (RFC 9051 section 5.4: the
-/// autologout timer is at least 30 minutes once authenticated).
+/// Time allowed before login; after it, `[limits] imap_idle_timeout` (RFC 9051 section 5.4:
+/// the autologout timer is at least 30 minutes once authenticated, the default).
 const PRE_AUTH_TIMEOUT: Duration = Duration::from_secs(120);
-const AUTH_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 /// Time allowed to send a literal's bytes.
 const LITERAL_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// Bad commands tolerated before the connection is closed.
@@ -185,7 +184,7 @@ impl Session<'_> {
     }
 
     fn timeout(&self) -> Duration {
-        if self.account.is_some() { AUTH_TIMEOUT } else { PRE_AUTH_TIMEOUT }
+        if self.account.is_some() { self.svc.config.limits.imap_idle_timeout } else { PRE_AUTH_TIMEOUT }
     }
 
     async fn run(&mut self) {
@@ -681,13 +680,14 @@ impl Session<'_> {
                 Input(Result<(), ReadError>),
                 Event,
             }
+            let timeout = self.timeout();
             let events = self.events.as_mut();
             let wake = match events {
                 Some(rx) => tokio::select! {
-                    r = self.io.fill(AUTH_TIMEOUT, Some(&self.svc.shutdown)) => Wake::Input(r),
+                    r = self.io.fill(timeout, Some(&self.svc.shutdown)) => Wake::Input(r),
                     _ = rx.recv() => Wake::Event,
                 },
-                None => Wake::Input(self.io.fill(AUTH_TIMEOUT, Some(&self.svc.shutdown)).await),
+                None => Wake::Input(self.io.fill(timeout, Some(&self.svc.shutdown)).await),
             };
             match wake {
                 Wake::Input(r) => r?,
