@@ -175,7 +175,8 @@ pub trait Store: Send + Sync + 'static {
     /// data; it is removed together with the blob's last reference. A blob nobody references
     /// is silently ignored (the cache only describes live bodies). Once this returns,
     /// `blob_info` sees the data. `deliver` and `append` can set it in the same transaction
-    /// (`DeliveryBatch::info`, `NewMessage::info`).
+    /// (`DeliveryBatch::info`, `NewMessage::info`). Being a cache, a value above the
+    /// backend's size limit is dropped rather than refused: it never fails a delivery.
     async fn set_blob_infos(&self, infos: Vec<(BlobId, Vec<u8>)>) -> Result<()>;
 
     // ---- messages ----

@@ -78,8 +78,8 @@ const MAX_MAILBOX_NAME_LEN: usize = 1000;
 /// on the blocking pool.
 const INLINE_BLOB_READ: u64 = 256 * 1024;
 
-/// Largest `set_blob_infos` value: far beyond any rendered ENVELOPE/BODYSTRUCTURE, small enough
-/// that a broken caller cannot bloat the database with one call.
+/// Largest blob info kept: far beyond any rendered ENVELOPE/BODYSTRUCTURE, small enough that
+/// a broken caller cannot bloat the database with one call.
 const MAX_BLOB_INFO_LEN: usize = 16 << 20;
 
 /// The SQLite + blob-directory backend. Cheap to share behind an `Arc`; dropping it stops the
@@ -715,14 +715,15 @@ fn add_blob_ref(ctx: &JobCtx<'_>, blob: &BlobId, size: u64) -> Result<()> {
     Ok(())
 }
 
-fn check_blob_info(info: &[u8]) -> Result<()> {
-    if info.len() > MAX_BLOB_INFO_LEN {
-        return Err(StoreError::Invalid {
-            what: "blob info",
-            detail: format!("{} bytes, at most {MAX_BLOB_INFO_LEN} allowed", info.len()),
-        });
+/// Whether an info value is small enough to keep (see `MAX_BLOB_INFO_LEN`). The cache is an
+/// optimisation: a value above the limit is dropped (and computed again when needed), never
+/// an error, so it can never fail the delivery or APPEND it came with.
+fn keepable(info: &[u8]) -> bool {
+    let ok = info.len() <= MAX_BLOB_INFO_LEN;
+    if !ok {
+        tracing::debug!(len = info.len(), "blob info above the limit not kept");
     }
-    Ok(())
+    ok
 }
 
 /// Sets a referenced blob's cached info (a blob without a row is left alone). Setting what is
@@ -1862,10 +1863,8 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn set_blob_infos(&self, infos: Vec<(BlobId, Vec<u8>)>) -> Result<()> {
-        for (_, info) in &infos {
-            check_blob_info(info)?;
-        }
+    async fn set_blob_infos(&self, mut infos: Vec<(BlobId, Vec<u8>)>) -> Result<()> {
+        infos.retain(|(_, info)| keepable(info));
         if infos.is_empty() {
             return Ok(());
         }
@@ -1882,18 +1881,14 @@ impl Store for SqliteStore {
 
     // ---- messages ----
 
-    async fn deliver(&self, batch: DeliveryBatch) -> Result<DeliveryOutcome> {
-        if let Some(info) = &batch.info {
-            check_blob_info(info)?;
-        }
+    async fn deliver(&self, mut batch: DeliveryBatch) -> Result<DeliveryOutcome> {
+        batch.info = batch.info.filter(|info| keepable(info));
         self.write(move |ctx| deliver_in(ctx, &batch)).await
     }
 
-    async fn append(&self, account: AccountId, mailbox: MailboxId, msg: NewMessage) -> Result<Appended> {
+    async fn append(&self, account: AccountId, mailbox: MailboxId, mut msg: NewMessage) -> Result<Appended> {
         let keywords = normalize_keywords(&msg.keywords)?;
-        if let Some(info) = &msg.info {
-            check_blob_info(info)?;
-        }
+        msg.info = msg.info.filter(|info| keepable(info));
         self.write(move |ctx| {
             require_mailbox(ctx.conn, account, mailbox)?;
             let Some(quota) = quota_state(ctx.conn, account)? else {

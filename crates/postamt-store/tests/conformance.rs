@@ -2030,6 +2030,25 @@ async fn blob_info_set_with_delivery_and_append() {
         let outcome = s.deliver(over).await.expect("deliver");
         assert!(outcome.results[0].is_err(), "{}", b.name);
         assert_eq!(s.blob_info(&[refused]).await.expect("info"), [None], "{}", b.name);
+
+        // The cache is an optimisation: a value beyond the backend's limit (16 MiB for SQLite)
+        // is dropped, never a reason to refuse the message it came with.
+        s.set_quota_limits(alice.id, None, None).await.expect("quota");
+        let huge = vec![b'x'; (16 << 20) + 1];
+        let (big_d, size_d) = put(s, body("big delivered", 300)).await;
+        let mut with_huge = batch(&big_d, size_d, vec![to_inbox(alice.id)]);
+        with_huge.info = Some(huge.clone());
+        assert!(s.deliver(with_huge).await.expect("deliver").results[0].is_ok(), "{}", b.name);
+        let (big_a, size_a) = put(s, body("big appended", 300)).await;
+        let msg = NewMessage { info: Some(huge.clone()), ..new_message(&big_a, size_a) };
+        s.append(alice.id, inbox.id, msg).await.expect("append");
+        s.set_blob_infos(vec![(big_d.clone(), huge), (big_a.clone(), b"small".to_vec())]).await.expect("set");
+        assert_eq!(
+            s.blob_info(&[big_d, big_a]).await.expect("info"),
+            [None, Some(b"small".to_vec())],
+            "{}",
+            b.name
+        );
     }
 }
 
