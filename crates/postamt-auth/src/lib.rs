@@ -178,7 +178,10 @@ impl Authenticator {
         let matched = self.cache.get(username, password, account.id)?;
         let holds = match matched {
             Matched::Password(d) => d == digest(&account.password_hash),
-            Matched::App { id, hash } if protocol != Protocol::Web => match app_password::parse(password) {
+            // The web pages take no app passwords: no answer here, but the entry stays valid
+            // for the protocols that do.
+            Matched::App { .. } if protocol == Protocol::Web => return None,
+            Matched::App { id, hash } => match app_password::parse(password) {
                 Some((_, lookup)) => match self.store.app_password(account.id, &lookup).await {
                     Ok(Some(app)) if app.id == id && digest(&app.hash) == hash => {
                         self.record_app_password_use(&app).await;
@@ -188,7 +191,6 @@ impl Authenticator {
                 },
                 None => false,
             },
-            Matched::App { .. } => false,
         };
         if !holds {
             self.cache.remove(username, password);
